@@ -1,0 +1,1 @@
+//! labdeck: an interactive console for network test labs.
