@@ -1,1 +1,12 @@
 //! labdeck: an interactive console for network test labs.
+//!
+//! See ARCHITECTURE.md for the bird's-eye view and the code map.
+
+pub mod cli;
+pub mod diag;
+pub mod engine;
+pub mod lab;
+pub mod pool;
+pub mod quote;
+pub mod ssh;
+pub mod transport;

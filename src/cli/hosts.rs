@@ -1,0 +1,99 @@
+//! `labdeck hosts`: connect to every machine of the pool and print a table.
+
+use super::{PoolArgs, report};
+use crate::engine::{Command, EngineHandle, HostView, HostViewState, apply_host_event};
+use clap::Args;
+use std::collections::HashMap;
+use std::fmt::Write as _;
+
+#[derive(Debug, Args)]
+pub struct HostsArgs {
+    #[command(flatten)]
+    pub pool: PoolArgs,
+}
+
+pub async fn run(args: HostsArgs) -> i32 {
+    let pool = match args.pool.load() {
+        Ok(p) => p,
+        Err(e) => {
+            report(e);
+            return 2;
+        }
+    };
+    let engine = EngineHandle::spawn(pool.clone(), args.pool.engine_config(&pool));
+    let Ok(mut events) = engine.subscribe() else {
+        return 1;
+    };
+    if engine.send(Command::ConnectAll).is_err() {
+        return 1;
+    }
+    let mut views: HashMap<String, HostView> = HashMap::new();
+    let settled = |views: &HashMap<String, HostView>| {
+        pool.machines.iter().all(|m| {
+            views
+                .get(&m.name)
+                .is_some_and(|v| matches!(v.state, HostViewState::Up | HostViewState::Failed))
+        })
+    };
+    while !settled(&views) {
+        let Some(event) = events.recv().await else {
+            break;
+        };
+        apply_host_event(&mut views, &event);
+    }
+    engine.shutdown().await;
+    print!("{}", render_table(&pool, &views));
+    let failed = views
+        .values()
+        .filter(|v| v.state != HostViewState::Up)
+        .count();
+    if failed > 0 { 1 } else { 0 }
+}
+
+/// The hosts table: name, address, state, connect latency, error (and its hint).
+pub fn render_table(pool: &crate::pool::Pool, views: &HashMap<String, HostView>) -> String {
+    let rows: Vec<[String; 5]> = pool
+        .machines
+        .iter()
+        .map(|m| {
+            let v = views.get(&m.name).cloned().unwrap_or_default();
+            let address = match &m.transport {
+                crate::pool::TransportSpec::Local => "local".to_owned(),
+                crate::pool::TransportSpec::Ssh(s) => s.display_address(),
+            };
+            let error = match (&v.error, &v.hint) {
+                (Some(e), Some(h)) => format!("{e} (hint: {h})"),
+                (Some(e), None) => e.clone(),
+                _ => String::new(),
+            };
+            [
+                m.name.clone(),
+                address,
+                v.state.label().to_owned(),
+                v.latency
+                    .map_or("-".into(), |l| format!("{:.1} ms", l.as_secs_f64() * 1e3)),
+                error,
+            ]
+        })
+        .collect();
+    let header = ["NAME", "ADDRESS", "STATE", "LATENCY", "ERROR"];
+    let mut widths = header.map(str::len);
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in std::iter::once(header.map(str::to_owned)).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .take(4)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}  {}", line.join("  "), row[4]);
+    }
+    out.lines()
+        .map(|l| l.trim_end().to_owned() + "\n")
+        .collect()
+}

@@ -1,0 +1,79 @@
+//! The command line: clap definitions and the runners behind each subcommand.
+//!
+//! Invariants: every runner talks to machines only through the engine; usage and config
+//! errors exit with 2 (clap's own usage errors already do); a runner returns the process
+//! exit code instead of exiting, so `main` can restore state and flush logs first.
+
+pub mod exec;
+pub mod hosts;
+pub mod lab;
+
+use crate::pool::Pool;
+use crate::transport::Trust;
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// labdeck: an interactive console for network test labs.
+#[derive(Debug, Parser)]
+#[command(name = "labdeck", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Commands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Commands {
+    /// Bring a lab of SSH hosts in network namespaces up or down (root).
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
+    /// Connect to every machine of a pool and show a table of their state.
+    Hosts(hosts::HostsArgs),
+    /// Run one command on a machine, streaming its output; exits with its exit status.
+    Exec(exec::ExecArgs),
+}
+
+/// Options shared by every command that opens a pool.
+#[derive(Debug, Clone, Args)]
+pub struct PoolArgs {
+    /// The pool file (TOML).
+    #[arg(long, short = 'P', env = "LABDECK_POOL", value_name = "FILE")]
+    pub pool: PathBuf,
+    /// Record unknown host keys in the pool's known_hosts instead of refusing them.
+    #[arg(long)]
+    pub accept_new_hostkeys: bool,
+    /// Seconds to wait for a connection and its authentication.
+    #[arg(long, default_value_t = 10.0, value_name = "SECS")]
+    pub connect_timeout: f64,
+}
+
+impl PoolArgs {
+    pub fn load(&self) -> Result<Pool, crate::pool::PoolError> {
+        Pool::load(&self.pool)
+    }
+
+    pub fn engine_config(&self, pool: &Pool) -> crate::engine::EngineConfig {
+        crate::engine::EngineConfig {
+            trust: Trust {
+                labdeck_known_hosts: pool.known_hosts.clone(),
+                user_known_hosts: true,
+                accept_new_hostkeys: self.accept_new_hostkeys || pool.accept_new_hostkeys,
+            },
+            connect_timeout: Duration::from_secs_f64(self.connect_timeout.clamp(0.1, 3600.0)),
+        }
+    }
+}
+
+/// Prints a diagnostic the way miette renders it, to stderr.
+pub fn report(diagnostic: impl miette::Diagnostic + Send + Sync + 'static) {
+    eprintln!("{:?}", miette::Report::new(diagnostic));
+}
+
+/// Runs the parsed command line and returns the exit code.
+pub async fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Commands::Lab(command) => lab::run(command),
+        Commands::Hosts(args) => hosts::run(args).await,
+        Commands::Exec(args) => exec::run(args).await,
+    }
+}

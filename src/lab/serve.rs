@@ -1,0 +1,154 @@
+//! The lab's listener daemon (`labdeck lab serve`): one loopback port per host; each
+//! accepted connection becomes `ip netns exec <ns> sshd -i` with the socket as stdin/stdout.
+//!
+//! Invariants: the daemon leads its own session, so `lab down` ends it (and any `sshd -i`
+//! still attached) with one signal to its process group; ports are published atomically in
+//! `ports.json` only once every listener is bound; every accepted connection is appended to
+//! `hosts/<h>/connections.log`, which tests use to count connections at the server side.
+
+use super::{LabError, LabState, SSHD, io_err, load_state, save_state};
+use std::io::Write;
+use std::net::TcpListener;
+use std::os::fd::OwnedFd;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command as Process, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// Starts the daemon for the lab in `dir` and returns each host's port, in host order.
+pub fn start(dir: &Path, state: &mut LabState) -> Result<Vec<u16>, LabError> {
+    let exe = std::env::current_exe()
+        .map_err(|e| LabError::Io(format!("cannot find labdeck's own binary: {e}")))?;
+    let log_path = dir.join("serve.log");
+    let log =
+        std::fs::File::create(&log_path).map_err(|e| io_err("cannot create", &log_path, e))?;
+    let log2 = log
+        .try_clone()
+        .map_err(|e| io_err("cannot open", &log_path, e))?;
+    let ports_path = dir.join("ports.json");
+    let _ = std::fs::remove_file(&ports_path);
+    let mut command = Process::new(exe);
+    command
+        .args(["lab", "serve", "--dir"])
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(log)
+        .stderr(log2);
+    // SAFETY: setsid is async-signal-safe and is the only call made between fork and exec.
+    unsafe {
+        command.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    let mut child = command
+        .spawn()
+        .map_err(|e| LabError::Io(format!("cannot start the lab listener: {e}")))?;
+    state.serve_pid = Some(child.id());
+    save_state(dir, state)?;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&ports_path)
+            && let Ok(ports) = serde_json::from_str::<Vec<u16>>(&text)
+        {
+            return Ok(ports);
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+            return Err(LabError::Io(format!(
+                "the lab listener exited ({status}): {}",
+                log.trim()
+            )));
+        }
+        if Instant::now() > deadline {
+            return Err(LabError::ServeTimeout { log: log_path });
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The daemon's main loop; returns only on a setup error.
+pub fn run(dir: &Path) -> Result<(), LabError> {
+    let dir = super::absolute_dir(dir)?;
+    let state = load_state(&dir)?
+        .ok_or_else(|| LabError::Io(format!("no lab.json in {}", dir.display())))?;
+    // Children are never waited for: with SIGCHLD ignored the kernel reaps them.
+    // SAFETY: setting a signal disposition to SIG_IGN has no memory-safety preconditions.
+    unsafe {
+        libc::signal(libc::SIGCHLD, libc::SIG_IGN);
+    }
+    let mut listeners = Vec::new();
+    for _ in &state.hosts {
+        let l = TcpListener::bind(("127.0.0.1", 0))
+            .map_err(|e| LabError::Io(format!("cannot bind a loopback port: {e}")))?;
+        let port = l
+            .local_addr()
+            .map_err(|e| LabError::Io(e.to_string()))?
+            .port();
+        listeners.push((l, port));
+    }
+    let ports: Vec<u16> = listeners.iter().map(|(_, p)| *p).collect();
+    let tmp = dir.join(".ports.json.tmp");
+    let text = serde_json::to_string(&ports).map_err(|e| LabError::Io(e.to_string()))?;
+    std::fs::write(&tmp, text).map_err(|e| io_err("cannot write", &tmp, e))?;
+    std::fs::rename(&tmp, dir.join("ports.json"))
+        .map_err(|e| io_err("cannot write", &dir.join("ports.json"), e))?;
+
+    let mut threads = Vec::new();
+    for ((listener, _), host) in listeners.into_iter().zip(&state.hosts) {
+        let hdir = dir.join("hosts").join(&host.name);
+        let netns = host.netns.clone();
+        threads.push(std::thread::spawn(move || {
+            accept_loop(listener, &netns, &hdir)
+        }));
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    Ok(())
+}
+
+fn accept_loop(listener: TcpListener, netns: &str, hdir: &Path) {
+    let config = hdir.join("sshd_config");
+    let sshd_log = hdir.join("sshd.log");
+    let conn_log: PathBuf = hdir.join("connections.log");
+    for stream in listener.incoming() {
+        let stream = match stream {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("accept on {netns}: {e}");
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let peer = stream
+            .peer_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&conn_log)
+        {
+            let ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_millis())
+                .unwrap_or(0);
+            let _ = writeln!(f, "{ms} {peer}");
+        }
+        let fd: OwnedFd = stream.into();
+        let Ok(fd_out) = fd.try_clone() else { continue };
+        let spawned = Process::new("ip")
+            .args(["netns", "exec", netns, SSHD, "-i", "-f"])
+            .arg(&config)
+            .arg("-E")
+            .arg(&sshd_log)
+            .stdin(Stdio::from(fd))
+            .stdout(Stdio::from(fd_out))
+            .stderr(Stdio::null())
+            .spawn();
+        if let Err(e) = spawned {
+            eprintln!("cannot start sshd in {netns}: {e}");
+        }
+    }
+}

@@ -1,0 +1,387 @@
+//! Integration tests against a real lab: OpenSSH `sshd` serving hosts in network
+//! namespaces, brought up and torn down by the `labdeck` binary itself. Needs root,
+//! `ip` and `sshd` (`.ci/run` installs them); a test fails, never skips, without them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const LABDECK: &str = env!("CARGO_BIN_EXE_labdeck");
+
+fn labdeck(args: &[&str]) -> Output {
+    Command::new(LABDECK)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("labdeck runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A lab that is always taken down, even when the test fails.
+struct Lab {
+    dir: PathBuf,
+    _tmp: tempfile::TempDir,
+}
+
+impl Lab {
+    fn up(hosts: usize, topology: &str) -> Lab {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = tmp.path().join("lab");
+        let out = labdeck(&[
+            "lab",
+            "up",
+            "--hosts",
+            &hosts.to_string(),
+            "--topology",
+            topology,
+            "--dir",
+            dir.to_str().expect("utf-8 path"),
+        ]);
+        assert!(
+            out.status.success(),
+            "lab up failed: {}{}",
+            text(&out.stdout),
+            text(&out.stderr)
+        );
+        Lab { dir, _tmp: tmp }
+    }
+
+    fn pool(&self) -> String {
+        self.dir.join("pool.toml").display().to_string()
+    }
+
+    fn dir(&self) -> &str {
+        self.dir.to_str().expect("utf-8 path")
+    }
+
+    fn exec(&self, host: &str, argv: &[&str]) -> Output {
+        let pool = self.pool();
+        let mut args = vec!["exec", "--pool", &pool, host, "--"];
+        args.extend_from_slice(argv);
+        labdeck(&args)
+    }
+
+    fn state(&self) -> serde_json::Value {
+        let text = std::fs::read_to_string(self.dir.join("lab.json")).expect("lab.json");
+        serde_json::from_str(&text).expect("lab.json parses")
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = labdeck(&["lab", "down", "--dir", self.dir()]);
+    }
+}
+
+fn netns_list() -> String {
+    text(
+        &Command::new("ip")
+            .args(["netns", "list"])
+            .output()
+            .expect("ip")
+            .stdout,
+    )
+}
+
+/// Processes whose command line mentions `needle`.
+fn processes_mentioning(needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) {
+            let cmdline = text(&cmdline).replace('\0', " ");
+            if cmdline.contains(needle) {
+                found.push(cmdline);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn ring_lab_hosts_exec_and_clean_teardown() {
+    let lab = Lab::up(4, "ring");
+    let state = lab.state();
+    let tag = state["tag"].as_str().expect("tag").to_owned();
+    assert_eq!(state["hosts"].as_array().expect("hosts").len(), 4);
+
+    let status = labdeck(&["lab", "status", "--dir", lab.dir()]);
+    assert!(status.status.success(), "{}", text(&status.stdout));
+    assert!(text(&status.stdout).contains("listener running"));
+
+    // `hosts` shows all four up.
+    let hosts = labdeck(&["hosts", "--pool", &lab.pool()]);
+    let table = text(&hosts.stdout);
+    assert!(hosts.status.success(), "{table}{}", text(&hosts.stderr));
+    for h in ["h1", "h2", "h3", "h4"] {
+        let line = table
+            .lines()
+            .find(|l| l.starts_with(&format!("{h} ")))
+            .unwrap_or_else(|| panic!("{h} missing from\n{table}"));
+        assert!(line.contains(" up "), "{line}");
+        assert!(line.contains(" ms"), "{line}");
+    }
+
+    // Each host sees exactly its own veths (by the hwaddrs the lab gave them) and loopback.
+    let all_macs: Vec<String> = state["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .flat_map(|h| h["interfaces"].as_array().cloned().unwrap_or_default())
+        .map(|i| i["hwaddr"].as_str().expect("hwaddr").to_owned())
+        .collect();
+    assert_eq!(all_macs.len(), 8, "a 4-ring has 4 links, 8 ends");
+    for host in state["hosts"].as_array().expect("hosts") {
+        let name = host["name"].as_str().expect("name");
+        let out = lab.exec(name, &["ip", "-j", "link", "show"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let links: serde_json::Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+        let mut seen: Vec<(String, String)> = links
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(|l| {
+                (
+                    l["ifname"].as_str().unwrap_or("").to_owned(),
+                    l["address"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect();
+        seen.sort();
+        let mut expected: Vec<(String, String)> = host["interfaces"]
+            .as_array()
+            .expect("interfaces")
+            .iter()
+            .map(|i| {
+                (
+                    i["name"].as_str().unwrap_or("").to_owned(),
+                    i["hwaddr"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .chain([("lo".to_owned(), "00:00:00:00:00:00".to_owned())])
+            .collect();
+        expected.sort();
+        assert_eq!(seen, expected, "devices of {name}");
+    }
+
+    // The test links carry traffic: h1 reaches h2 over net1.
+    let ping = lab.exec("h1", &["ping", "-c", "1", "-W", "5", "198.18.1.2"]);
+    assert!(
+        ping.status.success(),
+        "{}{}",
+        text(&ping.stdout),
+        text(&ping.stderr)
+    );
+
+    // Exit status, stdout and stderr come back; arguments arrive literally.
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        &lab.pool(),
+        "h2",
+        "--sh",
+        "echo out; echo err >&2; exit 7",
+    ]);
+    assert_eq!(out.status.code(), Some(7));
+    assert_eq!(text(&out.stdout), "out\n");
+    assert_eq!(text(&out.stderr), "err\n");
+    let tricky = [
+        "a b",
+        "$HOME",
+        "x;touch /tmp/labdeck-pwned",
+        "`id`",
+        "it's",
+        "\"q\"",
+    ];
+    let mut argv = vec!["printf", "%s|"];
+    argv.extend_from_slice(&tricky);
+    let out = lab.exec("h3", &argv);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), format!("{}|", tricky.join("|")));
+    assert!(!Path::new("/tmp/labdeck-pwned").exists());
+
+    // A second `lab up` in the same directory is refused with exit code 2.
+    let again = labdeck(&["lab", "up", "--dir", lab.dir()]);
+    assert_eq!(again.status.code(), Some(2));
+    assert!(text(&again.stderr).contains("a lab already runs in"));
+
+    // Down removes every namespace and process; a second down is harmless.
+    let down = labdeck(&["lab", "down", "--dir", lab.dir()]);
+    assert!(down.status.success());
+    assert!(
+        text(&down.stdout).contains("removed 4 namespaces"),
+        "{}",
+        text(&down.stdout)
+    );
+    assert!(
+        !netns_list().contains(&format!("ld{tag}-")),
+        "{}",
+        netns_list()
+    );
+    assert_eq!(processes_mentioning(lab.dir()), Vec::<String>::new());
+    assert!(!lab.dir.join("lab.json").exists());
+    let twice = labdeck(&["lab", "down", "--dir", lab.dir()]);
+    assert!(twice.status.success());
+    assert!(text(&twice.stdout).contains("no lab in"));
+}
+
+#[test]
+fn unknown_and_changed_host_keys_are_refused() {
+    let lab = Lab::up(2, "line");
+    let known_hosts = lab.dir.join("known_hosts");
+    let original = std::fs::read_to_string(&known_hosts).expect("known_hosts");
+    assert!(lab.exec("h1", &["true"]).status.success());
+
+    // Unknown: h2's line is gone. Refused, with a hint that names the way to accept it.
+    let without_h2: String = original.lines().take(1).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&known_hosts, &without_h2).expect("write");
+    let out = lab.exec("h2", &["true"]);
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(err.contains("is unknown (SHA256:"), "{err}");
+    assert!(err.contains("--accept-new-hostkeys"), "{err}");
+
+    // Accepting records the key in labdeck's known_hosts, and it is trusted afterwards.
+    let pool = lab.pool();
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        &pool,
+        "--accept-new-hostkeys",
+        "h2",
+        "--",
+        "true",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let recorded = std::fs::read_to_string(&known_hosts).expect("known_hosts");
+    assert_eq!(recorded.lines().count(), 2);
+    assert!(lab.exec("h2", &["true"]).status.success());
+
+    // Changed: h1 is re-keyed. Always refused, naming the file and line, even when
+    // accepting new keys.
+    let key = lab.dir.join("hosts/h1/ssh_host_ed25519_key");
+    let _ = std::fs::remove_file(&key);
+    let _ = std::fs::remove_file(key.with_extension("pub"));
+    let keygen = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(keygen.success());
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        &pool,
+        "--accept-new-hostkeys",
+        "h1",
+        "--",
+        "true",
+    ]);
+    assert_eq!(out.status.code(), Some(255));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "has CHANGED: it differs from {}:1",
+            known_hosts.display()
+        )),
+        "{err}"
+    );
+    let hosts = labdeck(&["hosts", "--pool", &pool]);
+    assert_eq!(hosts.status.code(), Some(1));
+    assert!(text(&hosts.stdout).contains("FAILED"));
+}
+
+#[test]
+fn usage_and_config_errors_exit_with_2() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let broken = tmp.path().join("pool.toml");
+    std::fs::write(&broken, "[machines.h1]\nadress = \"x\"\n").expect("write");
+    let out = labdeck(&["hosts", "--pool", broken.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(err.contains("pool.toml:2:1"), "{err}");
+    assert!(err.contains("did you mean `address`?"), "{err}");
+
+    let missing = labdeck(&["hosts", "--pool", "/nonexistent/pool.toml"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(text(&missing.stderr).contains("cannot read pool file"));
+
+    let local = tmp.path().join("local.toml");
+    std::fs::write(&local, "[machines.here]\ntransport = \"local\"\n").expect("write");
+    let unknown = labdeck(&[
+        "exec",
+        "--pool",
+        local.to_str().expect("utf-8"),
+        "hree",
+        "--",
+        "true",
+    ]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(text(&unknown.stderr).contains("did you mean `here`?"));
+
+    assert_eq!(
+        labdeck(&[
+            "lab",
+            "up",
+            "--hosts",
+            "0",
+            "--dir",
+            tmp.path().join("x").to_str().expect("utf-8")
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
+    assert_eq!(labdeck(&["frobnicate"]).status.code(), Some(2));
+
+    // Not root: refused before anything is created. The binary is copied to a directory
+    // that user `nobody` can enter, wherever the checkout lives.
+    let shared = PathBuf::from(format!("/tmp/labdeck-nonroot-{}", std::process::id()));
+    std::fs::create_dir_all(&shared).expect("mkdir");
+    let exe = shared.join("labdeck");
+    std::fs::copy(LABDECK, &exe).expect("copy binary");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(&exe)
+        .args(["lab", "up", "--dir", "/tmp/labdeck-never"])
+        .output()
+        .expect("setpriv");
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains("needs root"));
+    assert!(!Path::new("/tmp/labdeck-never").exists());
+    let _ = std::fs::remove_dir_all(&shared);
+}
+
+#[test]
+fn local_machines_need_no_lab() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pool = tmp.path().join("pool.toml");
+    std::fs::write(&pool, "[machines.here]\ntransport = \"local\"\n").expect("write");
+    let pool = pool.to_str().expect("utf-8");
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        pool,
+        "here",
+        "--",
+        "sh",
+        "-c",
+        "echo hi; exit 3",
+    ]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(text(&out.stdout), "hi\n");
+    let hosts = labdeck(&["hosts", "--pool", pool]);
+    assert!(hosts.status.success());
+    assert!(text(&hosts.stdout).contains("here  local"));
+}
