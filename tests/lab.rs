@@ -385,3 +385,124 @@ fn local_machines_need_no_lab() {
     assert!(hosts.status.success());
     assert!(text(&hosts.stdout).contains("here  local"));
 }
+
+/// Command lines of the processes inside a namespace.
+fn namespace_processes(netns: &str) -> Vec<String> {
+    let pids = text(
+        &Command::new("ip")
+            .args(["netns", "pids", netns])
+            .output()
+            .expect("ip")
+            .stdout,
+    );
+    pids.split_whitespace()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|c| text(&c).replace('\0', " ").trim().to_owned())
+        .collect()
+}
+
+fn wait_for(mut condition: impl FnMut() -> bool) -> bool {
+    for _ in 0..400 {
+        if condition() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    false
+}
+
+#[test]
+fn timeouts_and_exit_kill_whole_process_groups_on_the_host() {
+    let lab = Lab::up(1, "line");
+    let netns = lab.state()["hosts"][0]["netns"]
+        .as_str()
+        .expect("netns")
+        .to_owned();
+    let pool = lab.pool();
+
+    // Foreground timeout: a compound command with a background child; the whole group dies.
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        &pool,
+        "--timeout",
+        "1",
+        "h1",
+        "--sh",
+        "echo begun; sleep 1001 & sleep 1002; wait",
+    ]);
+    assert_eq!(out.status.code(), Some(124), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "begun\n");
+    assert!(
+        text(&out.stderr).contains("FAIL: timed out after"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(
+        wait_for(|| !namespace_processes(&netns)
+            .iter()
+            .any(|p| p.contains("sleep 100"))),
+        "left behind: {:?}",
+        namespace_processes(&netns)
+    );
+
+    // A background job is killed (by process group, over a second channel) when labdeck
+    // gets SIGTERM.
+    let child = Command::new(LABDECK)
+        .args([
+            "exec",
+            "--pool",
+            &pool,
+            "--bg",
+            "h1",
+            "--sh",
+            "sleep 1003 & sleep 1004",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn labdeck");
+    assert!(
+        wait_for(|| namespace_processes(&netns)
+            .iter()
+            .filter(|p| p.contains("sleep 100"))
+            .count()
+            == 2),
+        "never started: {:?}",
+        namespace_processes(&netns)
+    );
+    let pid = i32::try_from(child.id()).expect("pid");
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    let out = child.wait_with_output().expect("labdeck ends");
+    assert_eq!(out.status.code(), Some(143), "{}", text(&out.stderr));
+    assert!(
+        wait_for(|| !namespace_processes(&netns)
+            .iter()
+            .any(|p| p.contains("sleep 100"))),
+        "left behind: {:?}",
+        namespace_processes(&netns)
+    );
+
+    // Expect-fail and JSON over SSH.
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        &pool,
+        "--expect-fail",
+        "h1",
+        "--",
+        "false",
+    ]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = labdeck(&["exec", "--pool", &pool, "--expect-fail", "h1", "--", "true"]);
+    assert_eq!(out.status.code(), Some(1));
+    let out = labdeck(&[
+        "exec", "--pool", &pool, "--json", "h1", "--", "ip", "-j", "link",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let out = labdeck(&[
+        "exec", "--pool", &pool, "--json", "h1", "--", "echo", "{broken",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("stdout is not JSON"));
+}

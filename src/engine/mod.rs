@@ -5,10 +5,14 @@
 //! job state; the engine never awaits the network itself (connects and jobs run in their own
 //! tasks and report back through an internal channel); every subscriber sees every event
 //! emitted after it subscribed, in emission order; a job's output events all precede its
-//! `JobFinished`; job ids are unique per host and start at 1.
+//! `JobFinished`; job ids are unique per host and start at 1; on shutdown every job still
+//! running (background or not) is killed by process group before connections close.
+
+pub mod job;
 
 use crate::pool::Pool;
-use crate::transport::{Connection, ExitOutcome, OutputSink, Stream, TransportError, Trust};
+use crate::transport::{Connection, OutputSink, Stream, TransportError, Trust};
+pub use job::{Ending, JobSpec, JobState};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,14 +31,6 @@ impl std::fmt::Display for JobRef {
     }
 }
 
-/// What to run.
-#[derive(Debug, Clone)]
-pub struct ExecRequest {
-    pub host: String,
-    /// A shell command line; callers quote values with [`crate::quote`].
-    pub command: String,
-}
-
 /// Requests to the engine.
 #[derive(Debug)]
 pub enum Command {
@@ -45,20 +41,19 @@ pub enum Command {
     },
     ConnectAll,
     Exec {
-        request: ExecRequest,
+        spec: JobSpec,
         reply: oneshot::Sender<Result<JobRef, EngineError>>,
+    },
+    /// Signals a job's whole process group.
+    Kill {
+        job: JobRef,
+        signal: String,
+        reply: oneshot::Sender<Result<(), EngineError>>,
     },
     /// Closes every connection, then stops the engine.
     Shutdown {
         done: oneshot::Sender<()>,
     },
-}
-
-/// How a job ended.
-#[derive(Debug, Clone, PartialEq)]
-pub enum JobResult {
-    Exited(ExitOutcome),
-    Error { error: String, hint: String },
 }
 
 /// Everything that happens, in order. Views render these and nothing else.
@@ -82,6 +77,7 @@ pub enum Event {
     JobStarted {
         job: JobRef,
         command: String,
+        background: bool,
     },
     JobOutput {
         job: JobRef,
@@ -90,8 +86,11 @@ pub enum Event {
     },
     JobFinished {
         job: JobRef,
-        result: JobResult,
+        state: JobState,
+        ending: Ending,
         duration: Duration,
+        /// For `json` jobs: stdout parsed as JSON, or why it could not be.
+        json: Option<Result<serde_json::Value, String>>,
     },
 }
 
@@ -101,6 +100,13 @@ pub enum EngineError {
     #[error("no machine `{name}` in the pool")]
     #[diagnostic(help("{hint}"))]
     UnknownHost { name: String, hint: String },
+    #[error("invalid job: {0}")]
+    InvalidJob(String),
+    #[error("no job {0}")]
+    #[diagnostic(help("job ids are HOST#N, as `labdeck` prints them"))]
+    UnknownJob(JobRef),
+    #[error("job {0} has already ended")]
+    JobEnded(JobRef),
     #[error("the engine has stopped")]
     Stopped,
 }
@@ -131,6 +137,7 @@ impl EngineHandle {
                 .collect(),
             pool,
             config,
+            jobs: BTreeMap::new(),
             subscribers: Vec::new(),
             internal_tx,
         };
@@ -152,9 +159,20 @@ impl EngineHandle {
     }
 
     /// Queues a command line on a host; the job id comes back at once.
-    pub async fn exec(&self, request: ExecRequest) -> Result<JobRef, EngineError> {
+    pub async fn exec(&self, spec: JobSpec) -> Result<JobRef, EngineError> {
         let (reply, rx) = oneshot::channel();
-        self.send(Command::Exec { request, reply })?;
+        self.send(Command::Exec { spec, reply })?;
+        rx.await.map_err(|_| EngineError::Stopped)?
+    }
+
+    /// Sends `signal` to a job's process group.
+    pub async fn kill(&self, job: JobRef, signal: &str) -> Result<(), EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Kill {
+            job,
+            signal: signal.to_owned(),
+            reply,
+        })?;
         rx.await.map_err(|_| EngineError::Stopped)?
     }
 
@@ -172,7 +190,18 @@ struct HostState {
     link: Link,
     next_job: u64,
     /// Jobs waiting for the connection.
-    pending: Vec<(JobRef, String)>,
+    pending: Vec<JobRef>,
+}
+
+/// The engine's record of one job.
+struct JobRecord {
+    spec: JobSpec,
+    wrapped: String,
+    state: JobState,
+    pgid: Option<u32>,
+    connection: Option<Connection>,
+    /// A kill was asked for; the signal waits here until the group id is known.
+    kill: Option<String>,
 }
 
 #[derive(Default)]
@@ -192,18 +221,28 @@ enum Internal {
         result: Result<(Connection, Duration), TransportError>,
     },
     Emit(Event),
+    JobPgid {
+        job: JobRef,
+        pgid: u32,
+    },
     JobDone {
         job: JobRef,
-        result: JobResult,
+        ending: Ending,
+        timed_out: bool,
         duration: Duration,
+        stdout: Option<Vec<u8>>,
         connection_alive: bool,
     },
 }
+
+/// Most stdout kept for parsing a `json` job.
+const JSON_LIMIT: usize = 16 << 20;
 
 struct Engine {
     pool: Pool,
     config: EngineConfig,
     hosts: BTreeMap<String, HostState>,
+    jobs: BTreeMap<JobRef, JobRecord>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     internal_tx: mpsc::UnboundedSender<Internal>,
 }
@@ -247,8 +286,12 @@ impl Engine {
                     self.connect(&name);
                 }
             }
-            Command::Exec { request, reply } => {
-                let result = self.exec(request);
+            Command::Exec { spec, reply } => {
+                let result = self.exec(spec);
+                let _ = reply.send(result);
+            }
+            Command::Kill { job, signal, reply } => {
+                let result = self.kill(&job, &signal);
                 let _ = reply.send(result);
             }
             Command::Shutdown { .. } => {}
@@ -294,9 +337,9 @@ impl Engine {
         }
     }
 
-    fn exec(&mut self, request: ExecRequest) -> Result<JobRef, EngineError> {
-        let Some(state) = self.hosts.get_mut(&request.host) else {
-            let hint = match crate::diag::nearest(&request.host, self.pool.machine_names()) {
+    fn exec(&mut self, spec: JobSpec) -> Result<JobRef, EngineError> {
+        if !self.hosts.contains_key(&spec.host) {
+            let hint = match crate::diag::nearest(&spec.host, self.pool.machine_names()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!(
                     "machines in the pool: {}",
@@ -304,66 +347,75 @@ impl Engine {
                 ),
             };
             return Err(EngineError::UnknownHost {
-                name: request.host,
+                name: spec.host,
                 hint,
             });
+        }
+        let wrapped = job::wrap(&spec).map_err(EngineError::InvalidJob)?;
+        let Some(state) = self.hosts.get_mut(&spec.host) else {
+            return Err(EngineError::Stopped);
         };
         state.next_job += 1;
         let job = JobRef {
-            host: request.host.clone(),
+            host: spec.host.clone(),
             id: state.next_job,
         };
-        match &state.link {
-            Link::Up { connection, .. } if connection.is_alive() => {
-                let connection = connection.clone();
-                self.start_job(job.clone(), request.command, connection);
-            }
-            _ => {
-                state.pending.push((job.clone(), request.command));
-                self.connect(&request.host);
-            }
+        let live = match &state.link {
+            Link::Up { connection, .. } if connection.is_alive() => Some(connection.clone()),
+            _ => None,
+        };
+        if live.is_none() {
+            state.pending.push(job.clone());
+        }
+        self.jobs.insert(
+            job.clone(),
+            JobRecord {
+                spec,
+                wrapped,
+                state: JobState::Starting,
+                pgid: None,
+                connection: None,
+                kill: None,
+            },
+        );
+        match live {
+            Some(connection) => self.start_job(job.clone(), connection),
+            None => self.connect(&job.host),
         }
         Ok(job)
     }
 
-    fn start_job(&mut self, job: JobRef, command: String, connection: Connection) {
+    fn kill(&mut self, job: &JobRef, signal: &str) -> Result<(), EngineError> {
+        let signal = job::normalize_signal(signal).map_err(EngineError::InvalidJob)?;
+        let record = self
+            .jobs
+            .get_mut(job)
+            .ok_or_else(|| EngineError::UnknownJob(job.clone()))?;
+        if record.state.is_final() {
+            return Err(EngineError::JobEnded(job.clone()));
+        }
+        record.kill = Some(signal.clone());
+        if let (Some(pgid), Some(connection)) = (record.pgid, record.connection.clone()) {
+            tokio::spawn(async move { signal_group(&connection, pgid, &signal).await });
+        }
+        Ok(())
+    }
+
+    fn start_job(&mut self, job: JobRef, connection: Connection) {
+        let Some(record) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        record.state = JobState::Running;
+        record.connection = Some(connection.clone());
+        let spec = record.spec.clone();
+        let wrapped = record.wrapped.clone();
         self.emit(Event::JobStarted {
             job: job.clone(),
-            command: command.clone(),
+            command: spec.command.clone(),
+            background: spec.background,
         });
         let tx = self.internal_tx.clone();
-        tokio::spawn(async move {
-            let started = Instant::now();
-            let (sink, mut chunks) = OutputSink::new();
-            let run = async {
-                let result = connection.exec(&command, &sink).await;
-                drop(sink);
-                result
-            };
-            let forward = async {
-                while let Some(chunk) = chunks.recv().await {
-                    let _ = tx.send(Internal::Emit(Event::JobOutput {
-                        job: job.clone(),
-                        stream: chunk.stream,
-                        data: chunk.data.into(),
-                    }));
-                }
-            };
-            let (result, ()) = tokio::join!(run, forward);
-            let result = match result {
-                Ok(outcome) => JobResult::Exited(outcome),
-                Err(e) => JobResult::Error {
-                    error: e.to_string(),
-                    hint: e.hint(),
-                },
-            };
-            let _ = tx.send(Internal::JobDone {
-                job,
-                result,
-                duration: started.elapsed(),
-                connection_alive: connection.is_alive(),
-            });
-        });
+        tokio::spawn(run_job(job, spec, wrapped, connection, tx));
     }
 
     fn on_internal(&mut self, message: Internal) {
@@ -384,8 +436,8 @@ impl Engine {
                             host: host.clone(),
                             latency,
                         });
-                        for (job, command) in pending {
-                            self.start_job(job, command, connection.clone());
+                        for job in pending {
+                            self.start_job(job, connection.clone());
                         }
                     }
                     Err(e) => {
@@ -396,23 +448,32 @@ impl Engine {
                             error: error.clone(),
                             hint: hint.clone(),
                         });
-                        for (job, _) in pending {
-                            self.emit(Event::JobFinished {
-                                job,
-                                result: JobResult::Error {
-                                    error: error.clone(),
-                                    hint: hint.clone(),
-                                },
-                                duration: Duration::ZERO,
-                            });
+                        for job in pending {
+                            let ending = Ending::TransportError {
+                                error: error.clone(),
+                                hint: hint.clone(),
+                            };
+                            self.finish_job(job, ending, false, Duration::ZERO, None);
                         }
+                    }
+                }
+            }
+            Internal::JobPgid { job, pgid } => {
+                if let Some(record) = self.jobs.get_mut(&job) {
+                    record.pgid = Some(pgid);
+                    if let (Some(signal), Some(connection)) =
+                        (record.kill.clone(), record.connection.clone())
+                    {
+                        tokio::spawn(async move { signal_group(&connection, pgid, &signal).await });
                     }
                 }
             }
             Internal::JobDone {
                 job,
-                result,
+                ending,
+                timed_out,
                 duration,
+                stdout,
                 connection_alive,
             } => {
                 if !connection_alive
@@ -423,16 +484,55 @@ impl Engine {
                     let host = job.host.clone();
                     self.emit(Event::HostDisconnected { host });
                 }
-                self.emit(Event::JobFinished {
-                    job,
-                    result,
-                    duration,
-                });
+                self.finish_job(job, ending, timed_out, duration, stdout);
             }
         }
     }
 
+    fn finish_job(
+        &mut self,
+        job: JobRef,
+        ending: Ending,
+        timed_out: bool,
+        duration: Duration,
+        stdout: Option<Vec<u8>>,
+    ) {
+        let Some(record) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let mut state = job::judge(&record.spec, &ending, timed_out, record.kill.is_some());
+        let json = stdout.map(|bytes| {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map_err(|e| format!("stdout is not JSON: {e}"))
+        });
+        if state == JobState::Passed && matches!(json, Some(Err(_))) {
+            state = JobState::Failed;
+        }
+        record.state = state;
+        record.connection = None;
+        self.emit(Event::JobFinished {
+            job,
+            state,
+            ending,
+            duration,
+            json,
+        });
+    }
+
     async fn close_all(&mut self) {
+        let kills: Vec<_> = self
+            .jobs
+            .values()
+            .filter(|r| !r.state.is_final())
+            .filter_map(|r| Some((r.connection.clone()?, r.pgid?)))
+            .map(|(connection, pgid)| async move {
+                signal_group(&connection, pgid, "KILL").await;
+            })
+            .collect();
+        if !kills.is_empty() {
+            tracing::info!(jobs = kills.len(), "killing running jobs before exit");
+            let _ = tokio::time::timeout(Duration::from_secs(5), futures_join_all(kills)).await;
+        }
         let mut closing = Vec::new();
         for (name, state) in &mut self.hosts {
             if let Link::Up { connection, .. } = std::mem::take(&mut state.link) {
@@ -444,6 +544,112 @@ impl Engine {
             self.emit(Event::HostDisconnected { host });
         }
     }
+}
+
+/// Sends `signal` to process group `pgid` through a fresh channel of `connection`.
+async fn signal_group(connection: &Connection, pgid: u32, signal: &str) {
+    let (sink, _discard) = OutputSink::new();
+    if let Err(e) = connection
+        .exec(&job::kill_command(pgid, signal), &sink)
+        .await
+    {
+        tracing::warn!(pgid, signal, error = %e, "could not signal a job's process group");
+    }
+}
+
+async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(futures: Vec<F>) {
+    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
+    for h in handles {
+        let _ = h.await;
+    }
+}
+
+/// One job's task: runs the wrapped command, strips the group-id marker, forwards output,
+/// enforces the timeout by killing the group, and reports the ending to the engine.
+async fn run_job(
+    job: JobRef,
+    spec: JobSpec,
+    wrapped: String,
+    connection: Connection,
+    tx: mpsc::UnboundedSender<Internal>,
+) {
+    let started = Instant::now();
+    let (sink, mut chunks) = OutputSink::new();
+    let runner = {
+        let connection = connection.clone();
+        tokio::spawn(async move { connection.exec(&wrapped, &sink).await })
+    };
+    let mut marker = job::MarkerParser::default();
+    let mut pgid = None;
+    let mut timed_out = false;
+    let mut stdout = spec.json.then(Vec::new);
+    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
+    let timer = async move {
+        match deadline {
+            Some(d) => tokio::time::sleep_until(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            chunk = chunks.recv() => {
+                let Some(chunk) = chunk else { break };
+                let data = match chunk.stream {
+                    Stream::Stdout => {
+                        let (found, rest) = marker.feed(&chunk.data);
+                        if let Some(p) = found {
+                            pgid = Some(p);
+                            let _ = tx.send(Internal::JobPgid { job: job.clone(), pgid: p });
+                            if timed_out {
+                                signal_group(&connection, p, "KILL").await;
+                            }
+                        }
+                        if let Some(buf) = stdout.as_mut()
+                            && buf.len() + rest.len() <= JSON_LIMIT
+                        {
+                            buf.extend_from_slice(&rest);
+                        }
+                        rest
+                    }
+                    Stream::Stderr => chunk.data,
+                };
+                if !data.is_empty() {
+                    let _ = tx.send(Internal::Emit(Event::JobOutput {
+                        job: job.clone(),
+                        stream: chunk.stream,
+                        data: data.into(),
+                    }));
+                }
+            }
+            () = &mut timer, if !timed_out => {
+                timed_out = true;
+                if let Some(p) = pgid {
+                    let connection = connection.clone();
+                    tokio::spawn(async move { signal_group(&connection, p, "KILL").await });
+                }
+            }
+        }
+    }
+    let ending = match runner.await {
+        Ok(Ok(outcome)) => Ending::Exited(outcome),
+        Ok(Err(e)) => Ending::TransportError {
+            error: e.to_string(),
+            hint: e.hint(),
+        },
+        Err(e) => Ending::TransportError {
+            error: format!("the job's task failed: {e}"),
+            hint: "this is a labdeck bug; please report it".into(),
+        },
+    };
+    let _ = tx.send(Internal::JobDone {
+        job,
+        ending,
+        timed_out,
+        duration: started.elapsed(),
+        stdout,
+        connection_alive: connection.is_alive(),
+    });
 }
 
 /// Per-host summary built from events, for tables (a pure reducer).
@@ -543,9 +749,10 @@ mod tests {
         let engine = engine();
         let mut rx = engine.subscribe().expect("subscribe");
         let job = engine
-            .exec(ExecRequest {
+            .exec(JobSpec {
                 host: "here".into(),
                 command: "echo one; echo two >&2; exit 4".into(),
+                ..JobSpec::default()
             })
             .await
             .expect("exec");
@@ -574,12 +781,13 @@ mod tests {
             }
         }
         assert_eq!(stdout, b"one\n");
-        let Some(Event::JobFinished { result, .. }) = events.last() else {
+        let Some(Event::JobFinished { state, ending, .. }) = events.last() else {
             panic!("finished last")
         };
+        assert_eq!(*state, JobState::Failed);
         assert_eq!(
-            result,
-            &JobResult::Exited(ExitOutcome {
+            ending,
+            &Ending::Exited(crate::transport::ExitOutcome {
                 code: Some(4),
                 signal: None
             })
@@ -591,30 +799,34 @@ mod tests {
     async fn job_ids_are_per_host_and_unknown_hosts_are_refused() {
         let engine = engine();
         let a1 = engine
-            .exec(ExecRequest {
+            .exec(JobSpec {
                 host: "here".into(),
                 command: "true".into(),
+                ..JobSpec::default()
             })
             .await;
         let a2 = engine
-            .exec(ExecRequest {
+            .exec(JobSpec {
                 host: "here".into(),
                 command: "true".into(),
+                ..JobSpec::default()
             })
             .await;
         let b1 = engine
-            .exec(ExecRequest {
+            .exec(JobSpec {
                 host: "there".into(),
                 command: "true".into(),
+                ..JobSpec::default()
             })
             .await;
         assert_eq!(a1.expect("a1").id, 1);
         assert_eq!(a2.expect("a2").id, 2);
         assert_eq!(b1.expect("b1").id, 1);
         let err = engine
-            .exec(ExecRequest {
+            .exec(JobSpec {
                 host: "heer".into(),
                 command: "true".into(),
+                ..JobSpec::default()
             })
             .await
             .expect_err("unknown host");
@@ -650,5 +862,144 @@ mod tests {
         );
         assert_eq!(views["a"].state, HostViewState::Up);
         assert_eq!(views["a"].error, None);
+    }
+}
+
+#[cfg(test)]
+mod job_tests {
+    use super::*;
+    use std::path::Path;
+
+    fn engine() -> EngineHandle {
+        let pool = Pool::parse(
+            Path::new("p.toml"),
+            "[machines.here]\ntransport = \"local\"\n",
+        )
+        .expect("pool");
+        EngineHandle::spawn(
+            pool,
+            EngineConfig {
+                trust: Trust::default(),
+                connect_timeout: Duration::from_secs(5),
+            },
+        )
+    }
+
+    async fn finish(
+        rx: &mut mpsc::UnboundedReceiver<Event>,
+        job: &JobRef,
+    ) -> (JobState, Vec<u8>, Option<Result<serde_json::Value, String>>) {
+        let mut out = Vec::new();
+        while let Some(e) = rx.recv().await {
+            match e {
+                Event::JobOutput {
+                    job: j,
+                    stream: Stream::Stdout,
+                    data,
+                } if &j == job => out.extend_from_slice(&data),
+                Event::JobFinished {
+                    job: j,
+                    state,
+                    json,
+                    ..
+                } if &j == job => return (state, out, json),
+                _ => {}
+            }
+        }
+        panic!("engine stopped before {job} finished")
+    }
+
+    #[tokio::test]
+    async fn timeout_kills_the_group_and_marker_never_leaks() {
+        let engine = engine();
+        let mut rx = engine.subscribe().expect("subscribe");
+        let job = engine
+            .exec(JobSpec {
+                host: "here".into(),
+                command: "echo started; sleep 30 & sleep 30; wait".into(),
+                timeout: Some(Duration::from_millis(300)),
+                ..JobSpec::default()
+            })
+            .await
+            .expect("exec");
+        let (state, out, _) = finish(&mut rx, &job).await;
+        assert_eq!(state, JobState::TimedOut);
+        assert_eq!(out, b"started\n");
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn kill_expect_fail_json_cwd_env() {
+        let engine = engine();
+        let mut rx = engine.subscribe().expect("subscribe");
+        let bg = engine
+            .exec(JobSpec {
+                host: "here".into(),
+                command: "sleep 30".into(),
+                background: true,
+                ..JobSpec::default()
+            })
+            .await
+            .expect("exec");
+        // Wait until it runs, then kill it.
+        loop {
+            if let Some(Event::JobStarted {
+                job, background, ..
+            }) = rx.recv().await
+                && job == bg
+            {
+                assert!(background);
+                break;
+            }
+        }
+        engine.kill(bg.clone(), "TERM").await.expect("kill");
+        assert_eq!(finish(&mut rx, &bg).await.0, JobState::Killed);
+        assert!(matches!(
+            engine.kill(bg.clone(), "TERM").await,
+            Err(EngineError::JobEnded(_))
+        ));
+
+        let inverted = engine
+            .exec(JobSpec {
+                host: "here".into(),
+                command: "exit 3".into(),
+                expect_fail: true,
+                ..JobSpec::default()
+            })
+            .await
+            .expect("exec");
+        assert_eq!(finish(&mut rx, &inverted).await.0, JobState::Passed);
+
+        let json = engine
+            .exec(JobSpec {
+                host: "here".into(),
+                command: "printf '{\"dir\":\"%s\",\"v\":\"%s\"}' \"$PWD\" \"$V\"".into(),
+                json: true,
+                cwd: Some("/tmp".into()),
+                env: vec![("V".into(), "a b;c".into())],
+                ..JobSpec::default()
+            })
+            .await
+            .expect("exec");
+        let (state, _, parsed) = finish(&mut rx, &json).await;
+        assert_eq!(state, JobState::Passed);
+        assert_eq!(
+            parsed,
+            Some(Ok(serde_json::json!({"dir": "/tmp", "v": "a b;c"})))
+        );
+
+        let not_json = engine
+            .exec(JobSpec {
+                host: "here".into(),
+                command: "echo nope".into(),
+                json: true,
+                ..JobSpec::default()
+            })
+            .await
+            .expect("exec");
+        let (state, _, parsed) = finish(&mut rx, &not_json).await;
+        assert_eq!(state, JobState::Failed);
+        assert!(matches!(parsed, Some(Err(_))));
+        engine.shutdown().await;
     }
 }
