@@ -41,8 +41,13 @@ pub async fn run(args: HostsArgs) -> i32 {
         };
         apply_host_event(&mut views, &event);
     }
+    let snapshot = engine.snapshot().await.ok();
     engine.shutdown().await;
     print!("{}", render_table(&pool, &views));
+    if let Some(snapshot) = snapshot {
+        println!();
+        print!("{}", render_cache(&snapshot.cache));
+    }
     let failed = views
         .values()
         .filter(|v| v.state != HostViewState::Up)
@@ -76,24 +81,57 @@ pub fn render_table(pool: &crate::pool::Pool, views: &HashMap<String, HostView>)
             ]
         })
         .collect();
-    let header = ["NAME", "ADDRESS", "STATE", "LATENCY", "ERROR"];
-    let mut widths = header.map(str::len);
+    table(
+        &["NAME", "ADDRESS", "STATE", "LATENCY", "ERROR"],
+        rows.into_iter().map(Vec::from).collect(),
+    )
+}
+
+/// The connection cache: key, state, connections, channels in use, reuse count, machines.
+pub fn render_cache(cache: &[crate::engine::cache::CacheView]) -> String {
+    let rows: Vec<Vec<String>> = cache
+        .iter()
+        .map(|c| {
+            vec![
+                c.key.clone(),
+                c.state.to_owned(),
+                c.connections.to_string(),
+                c.channels_in_use.to_string(),
+                c.reuse_count.to_string(),
+                c.machines.join(","),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "CACHE KEY",
+            "STATE",
+            "CONNS",
+            "CHANNELS",
+            "REUSED",
+            "MACHINES",
+        ],
+        rows,
+    )
+}
+
+/// Left-aligned columns separated by two spaces, no trailing blanks.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
     let mut out = String::new();
-    for row in std::iter::once(header.map(str::to_owned)).chain(rows) {
+    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
+    for row in std::iter::once(header_row).chain(rows) {
         let line: Vec<String> = row
             .iter()
-            .zip(widths)
-            .take(4)
+            .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        let _ = writeln!(out, "{}  {}", line.join("  "), row[4]);
+        let _ = writeln!(out, "{}", line.join("  ").trim_end());
     }
-    out.lines()
-        .map(|l| l.trim_end().to_owned() + "\n")
-        .collect()
+    out
 }

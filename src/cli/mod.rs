@@ -52,6 +52,8 @@ impl PoolArgs {
         Pool::load(&self.pool)
     }
 
+    /// Engine settings for a one-shot command: no fast-path shell (it would only pay off
+    /// over many commands).
     pub fn engine_config(&self, pool: &Pool) -> crate::engine::EngineConfig {
         crate::engine::EngineConfig {
             trust: Trust {
@@ -60,6 +62,8 @@ impl PoolArgs {
                 accept_new_hostkeys: self.accept_new_hostkeys || pool.accept_new_hostkeys,
             },
             connect_timeout: Duration::from_secs_f64(self.connect_timeout.clamp(0.1, 3600.0)),
+            fast_path: false,
+            output_dir: None,
         }
     }
 }

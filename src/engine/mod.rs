@@ -1,22 +1,38 @@
 //! The engine: the one task that owns labdeck's mutable state.
 //!
 //! Views and front ends (CLI, later the TUI and REPL) hold an [`EngineHandle`], send
-//! [`Command`]s and listen to [`Event`]s. Invariants: only the engine task touches host and
-//! job state; the engine never awaits the network itself (connects and jobs run in their own
-//! tasks and report back through an internal channel); every subscriber sees every event
-//! emitted after it subscribed, in emission order; a job's output events all precede its
-//! `JobFinished`; job ids are unique per host and start at 1; on shutdown every job still
-//! running (background or not) is killed by process group before connections close.
+//! [`Command`]s and listen to [`Event`]s. The engine keeps the connection cache
+//! ([`cache`]), the machines of the pool and every job.
+//!
+//! Invariants: only the engine task touches this state; the engine never awaits the
+//! network itself (connects, shells, jobs and kills run in their own tasks and report back
+//! through an internal channel); every subscriber sees every event emitted after it
+//! subscribed, in emission order; a job's output events all precede its `JobFinished`; job
+//! ids are unique per host and start at 1; a job's output is kept as a bounded tail in
+//! memory (and in full in files when an output directory is set); on shutdown and on
+//! disconnect every job still running on the affected connections is killed by process
+//! group before they close.
 
+pub mod cache;
 pub mod job;
+pub mod runner;
+pub mod view;
 
 use crate::pool::Pool;
-use crate::transport::{Connection, OutputSink, Stream, TransportError, Trust};
+use crate::transport::shell::FastShell;
+use crate::transport::{Connection, Stream, TransportError, Trust};
+use cache::{CacheEntry, CacheKey, CacheView, Pooled};
 pub use job::{Ending, JobSpec, JobState};
-use std::collections::{BTreeMap, HashMap};
+use runner::{Executor, OutputFiles, Report, signal_group};
+use std::collections::{BTreeMap, VecDeque};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
+pub use view::{HostView, HostViewState, apply_host_event};
+
+/// Bytes of each output stream kept in memory per job.
+pub const TAIL_BYTES: usize = 64 * 1024;
 
 /// A job's identity: its host and its per-host id.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -29,6 +45,16 @@ impl std::fmt::Display for JobRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}#{}", self.host, self.id)
     }
+}
+
+/// What to disconnect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DisconnectTarget {
+    /// A cache key as displayed (`user@host:port` or `local`).
+    Key(String),
+    /// Every connection of a pool machine.
+    Host(String),
+    All,
 }
 
 /// Requests to the engine.
@@ -50,7 +76,21 @@ pub enum Command {
         signal: String,
         reply: oneshot::Sender<Result<(), EngineError>>,
     },
-    /// Closes every connection, then stops the engine.
+    /// Answers when the job has ended (the caller bounds the wait).
+    Wait {
+        job: JobRef,
+        reply: oneshot::Sender<Result<JobSnapshot, EngineError>>,
+    },
+    /// Kills the jobs on the matching connections, closes them, and answers how many
+    /// connections were closed.
+    Disconnect {
+        target: DisconnectTarget,
+        reply: oneshot::Sender<Result<usize, EngineError>>,
+    },
+    Snapshot {
+        reply: oneshot::Sender<Snapshot>,
+    },
+    /// Kills running jobs, closes every connection, then stops the engine.
     Shutdown {
         done: oneshot::Sender<()>,
     },
@@ -74,10 +114,20 @@ pub enum Event {
     HostDisconnected {
         host: String,
     },
+    /// An automatic reconnect is scheduled.
+    HostReconnecting {
+        host: String,
+        attempt: u32,
+        delay: Duration,
+    },
+    /// A cache entry changed (connections, channels, reuse).
+    Cache(CacheView),
     JobStarted {
         job: JobRef,
         command: String,
         background: bool,
+        /// Where the full output goes, when the engine writes files.
+        files: Option<OutputFiles>,
     },
     JobOutput {
         job: JobRef,
@@ -100,13 +150,18 @@ pub enum EngineError {
     #[error("no machine `{name}` in the pool")]
     #[diagnostic(help("{hint}"))]
     UnknownHost { name: String, hint: String },
+    #[error("no cached connection `{0}`")]
+    #[diagnostic(help("`labdeck hosts` lists the cache keys"))]
+    UnknownKey(String),
     #[error("invalid job: {0}")]
     InvalidJob(String),
     #[error("no job {0}")]
-    #[diagnostic(help("job ids are HOST#N, as `labdeck` prints them"))]
+    #[diagnostic(help("job ids are HOST#N, as labdeck prints them"))]
     UnknownJob(JobRef),
     #[error("job {0} has already ended")]
     JobEnded(JobRef),
+    #[error("job {job} still runs after {secs:.1} s")]
+    WaitTimedOut { job: JobRef, secs: f64 },
     #[error("the engine has stopped")]
     Stopped,
 }
@@ -116,6 +171,41 @@ pub enum EngineError {
 pub struct EngineConfig {
     pub trust: Trust,
     pub connect_timeout: Duration,
+    /// Run short foreground jobs in a long-lived shell per connection.
+    pub fast_path: bool,
+    /// Write every job's full output to `<dir>/<host>-<id>.{stdout,stderr}`.
+    pub output_dir: Option<PathBuf>,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            trust: Trust::default(),
+            connect_timeout: Duration::from_secs(10),
+            fast_path: true,
+            output_dir: None,
+        }
+    }
+}
+
+/// A job as the engine knows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobSnapshot {
+    pub job: JobRef,
+    pub spec: JobSpec,
+    pub state: JobState,
+    pub pgid: Option<u32>,
+    pub stdout_tail: Vec<u8>,
+    pub stderr_tail: Vec<u8>,
+    pub files: Option<OutputFiles>,
+    pub exit: Option<Ending>,
+}
+
+/// The engine's state at one moment, for tables and tests.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub cache: Vec<CacheView>,
+    pub jobs: Vec<JobSnapshot>,
 }
 
 /// A cheap, cloneable way to talk to the engine.
@@ -129,19 +219,38 @@ impl EngineHandle {
     pub fn spawn(pool: Pool, config: EngineConfig) -> EngineHandle {
         let (commands, command_rx) = mpsc::unbounded_channel();
         let (internal_tx, internal_rx) = mpsc::unbounded_channel();
+        let (report_tx, report_rx) = mpsc::unbounded_channel();
+        let machines = pool
+            .machines
+            .iter()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    MachineState {
+                        key: CacheKey::of(m),
+                        next_job: 0,
+                    },
+                )
+            })
+            .collect::<BTreeMap<_, _>>();
+        let mut cache = BTreeMap::new();
+        for state in machines.values() {
+            cache
+                .entry(state.key.clone())
+                .or_insert_with(CacheEntry::default);
+        }
         let engine = Engine {
-            hosts: pool
-                .machines
-                .iter()
-                .map(|m| (m.name.clone(), HostState::default()))
-                .collect(),
             pool,
             config,
+            machines,
+            cache,
             jobs: BTreeMap::new(),
             subscribers: Vec::new(),
             internal_tx,
+            report_tx,
+            next_connection: 0,
         };
-        tokio::spawn(engine.run(command_rx, internal_rx));
+        tokio::spawn(engine.run(command_rx, internal_rx, report_rx));
         EngineHandle { commands }
     }
 
@@ -151,6 +260,15 @@ impl EngineHandle {
             .map_err(|_| EngineError::Stopped)
     }
 
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(make(reply))?;
+        rx.await.map_err(|_| EngineError::Stopped)
+    }
+
     /// A new event stream; it sees every event after this call.
     pub fn subscribe(&self) -> Result<mpsc::UnboundedReceiver<Event>, EngineError> {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -158,25 +276,45 @@ impl EngineHandle {
         Ok(rx)
     }
 
-    /// Queues a command line on a host; the job id comes back at once.
+    /// Queues a job on a host; the job id comes back at once.
     pub async fn exec(&self, spec: JobSpec) -> Result<JobRef, EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Exec { spec, reply })?;
-        rx.await.map_err(|_| EngineError::Stopped)?
+        self.ask(|reply| Command::Exec { spec, reply }).await?
     }
 
     /// Sends `signal` to a job's process group.
     pub async fn kill(&self, job: JobRef, signal: &str) -> Result<(), EngineError> {
-        let (reply, rx) = oneshot::channel();
-        self.send(Command::Kill {
-            job,
-            signal: signal.to_owned(),
-            reply,
-        })?;
-        rx.await.map_err(|_| EngineError::Stopped)?
+        let signal = signal.to_owned();
+        self.ask(|reply| Command::Kill { job, signal, reply })
+            .await?
     }
 
-    /// Closes all connections and waits for the engine to stop.
+    /// Waits up to `timeout` for a job to end (LNST's `wait`); the job keeps running if
+    /// it does not.
+    pub async fn wait(&self, job: JobRef, timeout: Duration) -> Result<JobSnapshot, EngineError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Wait {
+            job: job.clone(),
+            reply,
+        })?;
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(answer) => answer.map_err(|_| EngineError::Stopped)?,
+            Err(_) => Err(EngineError::WaitTimedOut {
+                job,
+                secs: timeout.as_secs_f64(),
+            }),
+        }
+    }
+
+    pub async fn disconnect(&self, target: DisconnectTarget) -> Result<usize, EngineError> {
+        self.ask(|reply| Command::Disconnect { target, reply })
+            .await?
+    }
+
+    pub async fn snapshot(&self) -> Result<Snapshot, EngineError> {
+        self.ask(|reply| Command::Snapshot { reply }).await
+    }
+
+    /// Kills running jobs, closes all connections and waits for the engine to stop.
     pub async fn shutdown(&self) {
         let (done, rx) = oneshot::channel();
         if self.send(Command::Shutdown { done }).is_ok() {
@@ -185,12 +323,9 @@ impl EngineHandle {
     }
 }
 
-#[derive(Default)]
-struct HostState {
-    link: Link,
+struct MachineState {
+    key: CacheKey,
     next_job: u64,
-    /// Jobs waiting for the connection.
-    pending: Vec<JobRef>,
 }
 
 /// The engine's record of one job.
@@ -198,53 +333,58 @@ struct JobRecord {
     spec: JobSpec,
     wrapped: String,
     state: JobState,
+    key: CacheKey,
     pgid: Option<u32>,
-    connection: Option<Connection>,
+    /// The pooled connection it runs on, while it runs.
+    connection: Option<(u64, Connection)>,
+    /// Whether it holds a channel of its own (not the shell's).
+    owns_channel: bool,
     /// A kill was asked for; the signal waits here until the group id is known.
     kill: Option<String>,
+    stdout_tail: VecDeque<u8>,
+    stderr_tail: VecDeque<u8>,
+    files: Option<OutputFiles>,
+    exit: Option<Ending>,
+    waiters: Vec<oneshot::Sender<Result<JobSnapshot, EngineError>>>,
 }
 
-#[derive(Default)]
-enum Link {
-    #[default]
-    Idle,
-    Connecting,
-    Up {
-        connection: Connection,
-        latency: Duration,
-    },
+impl JobRecord {
+    fn snapshot(&self, job: &JobRef) -> JobSnapshot {
+        JobSnapshot {
+            job: job.clone(),
+            spec: self.spec.clone(),
+            state: self.state,
+            pgid: self.pgid,
+            stdout_tail: self.stdout_tail.iter().copied().collect(),
+            stderr_tail: self.stderr_tail.iter().copied().collect(),
+            files: self.files.clone(),
+            exit: self.exit.clone(),
+        }
+    }
 }
 
 enum Internal {
     Connected {
-        host: String,
+        key: CacheKey,
         result: Result<(Connection, Duration), TransportError>,
     },
-    Emit(Event),
-    JobPgid {
-        job: JobRef,
-        pgid: u32,
-    },
-    JobDone {
-        job: JobRef,
-        ending: Ending,
-        timed_out: bool,
-        duration: Duration,
-        stdout: Option<Vec<u8>>,
-        connection_alive: bool,
+    ShellOpened {
+        key: CacheKey,
+        connection_id: u64,
+        result: Result<FastShell, TransportError>,
     },
 }
-
-/// Most stdout kept for parsing a `json` job.
-const JSON_LIMIT: usize = 16 << 20;
 
 struct Engine {
     pool: Pool,
     config: EngineConfig,
-    hosts: BTreeMap<String, HostState>,
+    machines: BTreeMap<String, MachineState>,
+    cache: BTreeMap<CacheKey, CacheEntry>,
     jobs: BTreeMap<JobRef, JobRecord>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     internal_tx: mpsc::UnboundedSender<Internal>,
+    report_tx: mpsc::UnboundedSender<Report>,
+    next_connection: u64,
 }
 
 impl Engine {
@@ -252,22 +392,27 @@ impl Engine {
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut internal: mpsc::UnboundedReceiver<Internal>,
+        mut reports: mpsc::UnboundedReceiver<Report>,
     ) {
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 command = commands.recv() => match command {
                     Some(Command::Shutdown { done }) => {
-                        self.close_all().await;
+                        self.close(|_| true).await;
                         let _ = done.send(());
                         return;
                     }
                     Some(command) => self.on_command(command),
                     None => {
-                        self.close_all().await;
+                        self.close(|_| true).await;
                         return;
                     }
                 },
                 Some(message) = internal.recv() => self.on_internal(message),
+                Some(report) = reports.recv() => self.on_report(report),
+                _ = tick.tick() => self.on_tick(),
             }
         }
     }
@@ -276,14 +421,64 @@ impl Engine {
         self.subscribers.retain(|s| s.send(event.clone()).is_ok());
     }
 
+    fn machines_of(&self, key: &CacheKey) -> Vec<String> {
+        self.machines
+            .iter()
+            .filter(|(_, m)| &m.key == key)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    fn emit_for_machines(&mut self, key: &CacheKey, make: impl Fn(String) -> Event) {
+        for host in self.machines_of(key) {
+            self.emit(make(host));
+        }
+    }
+
+    fn cache_view(&self, key: &CacheKey) -> Option<CacheView> {
+        let entry = self.cache.get(key)?;
+        let live = entry
+            .connections
+            .iter()
+            .filter(|p| p.connection.is_alive())
+            .count();
+        let state = if live > 0 {
+            "up"
+        } else if entry.connecting {
+            "connecting"
+        } else if entry.retry_at.is_some() {
+            "reconnecting"
+        } else if entry.last_error.is_some() {
+            "failed"
+        } else {
+            "idle"
+        };
+        Some(CacheView {
+            key: key.to_string(),
+            state,
+            connections: live,
+            channels_in_use: entry.channels_in_use(),
+            reuse_count: entry.reuse_count,
+            connects: entry.connects,
+            fast_path: entry.shell.is_some(),
+            machines: self.machines_of(key),
+        })
+    }
+
+    fn emit_cache(&mut self, key: &CacheKey) {
+        if let Some(view) = self.cache_view(key) {
+            self.emit(Event::Cache(view));
+        }
+    }
+
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Subscribe(tx) => self.subscribers.push(tx),
-            Command::Connect { host } => self.connect(&host),
+            Command::Connect { host } => self.connect_machine(&host),
             Command::ConnectAll => {
-                let names: Vec<String> = self.hosts.keys().cloned().collect();
+                let names: Vec<String> = self.machines.keys().cloned().collect();
                 for name in names {
-                    self.connect(&name);
+                    self.connect_machine(&name);
                 }
             }
             Command::Exec { spec, reply } => {
@@ -294,51 +489,85 @@ impl Engine {
                 let result = self.kill(&job, &signal);
                 let _ = reply.send(result);
             }
+            Command::Wait { job, reply } => match self.jobs.get_mut(&job) {
+                None => {
+                    let _ = reply.send(Err(EngineError::UnknownJob(job)));
+                }
+                Some(record) if record.state.is_final() => {
+                    let _ = reply.send(Ok(record.snapshot(&job)));
+                }
+                Some(record) => record.waiters.push(reply),
+            },
+            Command::Disconnect { target, reply } => {
+                let result = self.disconnect(target);
+                let _ = reply.send(result);
+            }
+            Command::Snapshot { reply } => {
+                let keys: Vec<CacheKey> = self.cache.keys().cloned().collect();
+                let snapshot = Snapshot {
+                    cache: keys.iter().filter_map(|k| self.cache_view(k)).collect(),
+                    jobs: self.jobs.iter().map(|(j, r)| r.snapshot(j)).collect(),
+                };
+                let _ = reply.send(snapshot);
+            }
             Command::Shutdown { .. } => {}
         }
     }
 
-    fn connect(&mut self, name: &str) {
-        let Some(state) = self.hosts.get_mut(name) else {
+    /// Makes sure a machine has a connection (`hosts` and `connect`).
+    fn connect_machine(&mut self, name: &str) {
+        let Some(key) = self.machines.get(name).map(|m| m.key.clone()) else {
             return;
         };
-        match &state.link {
-            Link::Connecting => {}
-            Link::Up {
-                connection,
+        let Some(entry) = self.cache.get_mut(&key) else {
+            return;
+        };
+        if let Some(p) = entry.connections.iter().find(|p| p.connection.is_alive()) {
+            let latency = p.latency;
+            self.emit(Event::HostConnected {
+                host: name.to_owned(),
                 latency,
-            } if connection.is_alive() => {
-                let latency = *latency;
-                self.emit(Event::HostConnected {
-                    host: name.to_owned(),
-                    latency,
-                });
-            }
-            _ => {
-                state.link = Link::Connecting;
-                let Some(machine) = self.pool.machine(name).cloned() else {
-                    return;
-                };
-                let trust = self.config.trust.clone();
-                let timeout = self.config.connect_timeout;
-                let tx = self.internal_tx.clone();
-                let host = name.to_owned();
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let result = Connection::open(&machine, &trust, timeout)
-                        .await
-                        .map(|c| (c, started.elapsed()));
-                    let _ = tx.send(Internal::Connected { host, result });
-                });
-                self.emit(Event::HostConnecting {
-                    host: name.to_owned(),
-                });
-            }
+            });
+        } else if !entry.connecting {
+            self.start_connect(&key);
         }
     }
 
+    fn start_connect(&mut self, key: &CacheKey) {
+        let Some(entry) = self.cache.get_mut(key) else {
+            return;
+        };
+        entry.connecting = true;
+        entry.retry_at = None;
+        let Some(machine) = self
+            .machines
+            .iter()
+            .find(|(_, m)| &m.key == key)
+            .and_then(|(name, _)| self.pool.machine(name))
+            .cloned()
+        else {
+            return;
+        };
+        let trust = self.config.trust.clone();
+        let timeout = self.config.connect_timeout;
+        let tx = self.internal_tx.clone();
+        let task_key = key.clone();
+        tokio::spawn(async move {
+            let started = Instant::now();
+            let result = Connection::open(&machine, &trust, timeout)
+                .await
+                .map(|c| (c, started.elapsed()));
+            let _ = tx.send(Internal::Connected {
+                key: task_key,
+                result,
+            });
+        });
+        self.emit_for_machines(key, |host| Event::HostConnecting { host });
+        self.emit_cache(key);
+    }
+
     fn exec(&mut self, spec: JobSpec) -> Result<JobRef, EngineError> {
-        if !self.hosts.contains_key(&spec.host) {
+        let Some(machine) = self.machines.get_mut(&spec.host) else {
             let hint = match crate::diag::nearest(&spec.host, self.pool.machine_names()) {
                 Some(best) => format!("did you mean `{best}`?"),
                 None => format!(
@@ -350,39 +579,121 @@ impl Engine {
                 name: spec.host,
                 hint,
             });
-        }
-        let wrapped = job::wrap(&spec).map_err(EngineError::InvalidJob)?;
-        let Some(state) = self.hosts.get_mut(&spec.host) else {
-            return Err(EngineError::Stopped);
         };
-        state.next_job += 1;
+        let wrapped = job::wrap(&spec).map_err(EngineError::InvalidJob)?;
+        machine.next_job += 1;
         let job = JobRef {
             host: spec.host.clone(),
-            id: state.next_job,
+            id: machine.next_job,
         };
-        let live = match &state.link {
-            Link::Up { connection, .. } if connection.is_alive() => Some(connection.clone()),
-            _ => None,
-        };
-        if live.is_none() {
-            state.pending.push(job.clone());
-        }
+        let key = machine.key.clone();
+        let files = self.config.output_dir.as_ref().map(|dir| OutputFiles {
+            stdout: dir.join(format!("{}-{}.stdout", job.host, job.id)),
+            stderr: dir.join(format!("{}-{}.stderr", job.host, job.id)),
+        });
         self.jobs.insert(
             job.clone(),
             JobRecord {
                 spec,
                 wrapped,
                 state: JobState::Starting,
+                key: key.clone(),
                 pgid: None,
                 connection: None,
+                owns_channel: false,
                 kill: None,
+                stdout_tail: VecDeque::new(),
+                stderr_tail: VecDeque::new(),
+                files,
+                exit: None,
+                waiters: Vec::new(),
             },
         );
-        match live {
-            Some(connection) => self.start_job(job.clone(), connection),
-            None => self.connect(&job.host),
+        if let Some(entry) = self.cache.get_mut(&key) {
+            entry.pending.push_back(job.clone());
         }
+        self.dispatch(&key);
         Ok(job)
+    }
+
+    /// Starts every waiting job of `key` that has somewhere to run; opens a connection
+    /// when the waiting jobs need one.
+    fn dispatch(&mut self, key: &CacheKey) {
+        loop {
+            let Some(entry) = self.cache.get_mut(key) else {
+                return;
+            };
+            let Some(job) = entry.pending.front().cloned() else {
+                break;
+            };
+            let Some(record) = self.jobs.get(&job) else {
+                entry.pending.pop_front();
+                continue;
+            };
+            let foreground = !record.spec.background;
+            let reused = |p: &Pooled| p.jobs_started > 0 || p.channels > 0;
+            // The fast path: an idle long-lived shell, for foreground jobs.
+            if foreground && let Some((conn_id, shell)) = entry.shell.take() {
+                let Some(pooled) = entry.connection(conn_id) else {
+                    continue;
+                };
+                pooled.jobs_started += 1;
+                let connection = pooled.connection.clone();
+                entry.reuse_count += 1;
+                entry.pending.pop_front();
+                self.start_job(job, conn_id, connection, Executor::Shell(shell), false);
+                continue;
+            }
+            let Some(pooled) = entry.free_connection() else {
+                break;
+            };
+            let was_used = reused(pooled);
+            pooled.channels += 1;
+            pooled.jobs_started += 1;
+            let (conn_id, connection) = (pooled.id, pooled.connection.clone());
+            if was_used {
+                entry.reuse_count += 1;
+            }
+            entry.pending.pop_front();
+            self.start_job(job, conn_id, connection, Executor::Channel, true);
+        }
+        let wants = self
+            .cache
+            .get(key)
+            .is_some_and(CacheEntry::wants_connection);
+        if wants {
+            self.start_connect(key);
+        }
+        self.emit_cache(key);
+    }
+
+    fn start_job(
+        &mut self,
+        job: JobRef,
+        conn_id: u64,
+        connection: Connection,
+        executor: Executor,
+        owns_channel: bool,
+    ) {
+        let Some(record) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        record.state = JobState::Running;
+        record.connection = Some((conn_id, connection.clone()));
+        record.owns_channel = owns_channel;
+        let spec = record.spec.clone();
+        let wrapped = record.wrapped.clone();
+        let files = record.files.clone();
+        self.emit(Event::JobStarted {
+            job: job.clone(),
+            command: spec.command.clone(),
+            background: spec.background,
+            files: files.clone(),
+        });
+        let tx = self.report_tx.clone();
+        tokio::spawn(runner::run_job(
+            job, spec, wrapped, connection, executor, files, tx,
+        ));
     }
 
     fn kill(&mut self, job: &JobRef, signal: &str) -> Result<(), EngineError> {
@@ -395,59 +706,163 @@ impl Engine {
             return Err(EngineError::JobEnded(job.clone()));
         }
         record.kill = Some(signal.clone());
-        if let (Some(pgid), Some(connection)) = (record.pgid, record.connection.clone()) {
-            tokio::spawn(async move { signal_group(&connection, pgid, &signal).await });
+        match (record.pgid, record.connection.clone()) {
+            (Some(pgid), Some((_, connection))) => {
+                tokio::spawn(async move { signal_group(&connection, pgid, &signal).await });
+            }
+            (_, None) => {
+                // Still waiting for a connection: it never starts.
+                let key = record.key.clone();
+                if let Some(entry) = self.cache.get_mut(&key) {
+                    entry.pending.retain(|j| j != job);
+                }
+                let ending = Ending::TransportError {
+                    error: "killed before it started".into(),
+                    hint: String::new(),
+                };
+                self.finish_job(job.clone(), ending, false, Duration::ZERO, None);
+            }
+            (None, Some(_)) => {} // sent when the group id arrives
         }
         Ok(())
     }
 
-    fn start_job(&mut self, job: JobRef, connection: Connection) {
-        let Some(record) = self.jobs.get_mut(&job) else {
-            return;
+    fn disconnect(&mut self, target: DisconnectTarget) -> Result<usize, EngineError> {
+        let keys: Vec<CacheKey> = match &target {
+            DisconnectTarget::All => self.cache.keys().cloned().collect(),
+            DisconnectTarget::Key(text) => {
+                let key = self
+                    .cache
+                    .keys()
+                    .find(|k| &k.to_string() == text)
+                    .cloned()
+                    .ok_or_else(|| EngineError::UnknownKey(text.clone()))?;
+                vec![key]
+            }
+            DisconnectTarget::Host(name) => {
+                let machine = self
+                    .machines
+                    .get(name)
+                    .ok_or_else(|| EngineError::UnknownHost {
+                        name: name.clone(),
+                        hint: format!(
+                            "machines in the pool: {}",
+                            self.pool.machine_names().collect::<Vec<_>>().join(", ")
+                        ),
+                    })?;
+                vec![machine.key.clone()]
+            }
         };
-        record.state = JobState::Running;
-        record.connection = Some(connection.clone());
-        let spec = record.spec.clone();
-        let wrapped = record.wrapped.clone();
-        self.emit(Event::JobStarted {
-            job: job.clone(),
-            command: spec.command.clone(),
-            background: spec.background,
-        });
-        let tx = self.internal_tx.clone();
-        tokio::spawn(run_job(job, spec, wrapped, connection, tx));
+        let mut closed = 0;
+        for key in keys {
+            let Some(entry) = self.cache.get_mut(&key) else {
+                continue;
+            };
+            entry.auto_reconnect = false;
+            entry.retry_at = None;
+            entry.shell = None;
+            let connections: Vec<Pooled> = std::mem::take(&mut entry.connections);
+            if connections.is_empty() {
+                continue;
+            }
+            closed += connections.len();
+            let kills: Vec<(Connection, u32)> = self
+                .jobs
+                .values()
+                .filter(|r| r.key == key && !r.state.is_final())
+                .filter_map(|r| Some((r.connection.as_ref()?.1.clone(), r.pgid?)))
+                .collect();
+            tokio::spawn(async move {
+                for (connection, pgid) in kills {
+                    signal_group(&connection, pgid, "KILL").await;
+                }
+                for p in connections {
+                    p.connection.close().await;
+                }
+            });
+            self.emit_for_machines(&key, |host| Event::HostDisconnected { host });
+            self.emit_cache(&key);
+        }
+        Ok(closed)
     }
 
     fn on_internal(&mut self, message: Internal) {
         match message {
-            Internal::Emit(event) => self.emit(event),
-            Internal::Connected { host, result } => {
-                let Some(state) = self.hosts.get_mut(&host) else {
+            Internal::Connected { key, result } => {
+                let Some(entry) = self.cache.get_mut(&key) else {
                     return;
                 };
-                let pending = std::mem::take(&mut state.pending);
+                entry.connecting = false;
                 match result {
                     Ok((connection, latency)) => {
-                        state.link = Link::Up {
+                        self.next_connection += 1;
+                        let id = self.next_connection;
+                        let first = entry.connections.is_empty();
+                        entry.connections.push(Pooled {
+                            id,
                             connection: connection.clone(),
                             latency,
-                        };
-                        self.emit(Event::HostConnected {
-                            host: host.clone(),
-                            latency,
+                            channels: 0,
+                            jobs_started: 0,
                         });
-                        for job in pending {
-                            self.start_job(job, connection.clone());
+                        entry.connects += 1;
+                        entry.failures = 0;
+                        entry.last_error = None;
+                        entry.auto_reconnect = true;
+                        let open_shell = self.config.fast_path
+                            && entry.shell.is_none()
+                            && !entry.shell_opening
+                            && !entry.shell_unavailable;
+                        if open_shell {
+                            entry.shell_opening = true;
+                            if let Some(p) = entry.connection(id) {
+                                p.channels += 1;
+                            }
+                            let tx = self.internal_tx.clone();
+                            let task_key = key.clone();
+                            tokio::spawn(async move {
+                                let result = connection.open_fast_shell().await;
+                                let _ = tx.send(Internal::ShellOpened {
+                                    key: task_key,
+                                    connection_id: id,
+                                    result,
+                                });
+                            });
                         }
+                        if first {
+                            self.emit_for_machines(&key, |host| Event::HostConnected {
+                                host,
+                                latency,
+                            });
+                        }
+                        self.dispatch(&key);
                     }
                     Err(e) => {
-                        state.link = Link::Idle;
+                        entry.failures += 1;
                         let (error, hint) = (e.to_string(), e.hint());
-                        self.emit(Event::HostFailed {
-                            host: host.clone(),
+                        entry.last_error = Some((error.clone(), hint.clone()));
+                        let pending: Vec<JobRef> = if entry.connections.is_empty() {
+                            entry.pending.drain(..).collect()
+                        } else {
+                            Vec::new()
+                        };
+                        let retry = entry.auto_reconnect.then(|| entry.backoff());
+                        if let Some(delay) = retry {
+                            entry.retry_at = Some(Instant::now() + delay);
+                        }
+                        let attempt = entry.failures;
+                        self.emit_for_machines(&key, |host| Event::HostFailed {
+                            host,
                             error: error.clone(),
                             hint: hint.clone(),
                         });
+                        if let Some(delay) = retry {
+                            self.emit_for_machines(&key, |host| Event::HostReconnecting {
+                                host,
+                                attempt,
+                                delay,
+                            });
+                        }
                         for job in pending {
                             let ending = Ending::TransportError {
                                 error: error.clone(),
@@ -455,36 +870,99 @@ impl Engine {
                             };
                             self.finish_job(job, ending, false, Duration::ZERO, None);
                         }
+                        self.emit_cache(&key);
                     }
                 }
             }
-            Internal::JobPgid { job, pgid } => {
+            Internal::ShellOpened {
+                key,
+                connection_id,
+                result,
+            } => {
+                let Some(entry) = self.cache.get_mut(&key) else {
+                    return;
+                };
+                entry.shell_opening = false;
+                match result {
+                    Ok(shell) if entry.connection(connection_id).is_some() => {
+                        entry.shell = Some((connection_id, shell));
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::info!(%key, error = %e, "fast path unavailable; using a channel per command");
+                        entry.shell_unavailable = true;
+                        if let Some(p) = entry.connection(connection_id) {
+                            p.channels = p.channels.saturating_sub(1);
+                        }
+                    }
+                }
+                self.dispatch(&key);
+            }
+        }
+    }
+
+    fn on_report(&mut self, report: Report) {
+        match report {
+            Report::Output(event) => {
+                if let Event::JobOutput { job, stream, data } = &event
+                    && let Some(record) = self.jobs.get_mut(job)
+                {
+                    let tail = match stream {
+                        Stream::Stdout => &mut record.stdout_tail,
+                        Stream::Stderr => &mut record.stderr_tail,
+                    };
+                    tail.extend(data.iter().copied());
+                    let excess = tail.len().saturating_sub(TAIL_BYTES);
+                    tail.drain(..excess);
+                }
+                self.emit(event);
+            }
+            Report::Pgid { job, pgid } => {
                 if let Some(record) = self.jobs.get_mut(&job) {
                     record.pgid = Some(pgid);
-                    if let (Some(signal), Some(connection)) =
+                    if let (Some(signal), Some((_, connection))) =
                         (record.kill.clone(), record.connection.clone())
                     {
                         tokio::spawn(async move { signal_group(&connection, pgid, &signal).await });
                     }
                 }
             }
-            Internal::JobDone {
+            Report::Done {
                 job,
                 ending,
                 timed_out,
                 duration,
                 stdout,
-                connection_alive,
+                shell,
             } => {
-                if !connection_alive
-                    && let Some(state) = self.hosts.get_mut(&job.host)
-                    && matches!(state.link, Link::Up { .. })
+                let key = self.jobs.get(&job).map(|r| r.key.clone());
+                let held = self
+                    .jobs
+                    .get(&job)
+                    .and_then(|r| Some((r.connection.as_ref()?.0, r.owns_channel)));
+                if let (Some(key), Some((conn_id, owns_channel))) = (&key, held)
+                    && let Some(entry) = self.cache.get_mut(key)
                 {
-                    state.link = Link::Idle;
-                    let host = job.host.clone();
-                    self.emit(Event::HostDisconnected { host });
+                    let present = entry.connection(conn_id).is_some();
+                    match shell {
+                        Some(shell) if present => entry.shell = Some((conn_id, shell)),
+                        // The shell was in use and did not come back: its channel is gone.
+                        None if !owns_channel => {
+                            if let Some(p) = entry.connection(conn_id) {
+                                p.channels = p.channels.saturating_sub(1);
+                            }
+                        }
+                        _ => {}
+                    }
+                    if owns_channel && let Some(p) = entry.connection(conn_id) {
+                        p.channels = p.channels.saturating_sub(1);
+                    }
                 }
                 self.finish_job(job, ending, timed_out, duration, stdout);
+                if let Some(key) = key {
+                    self.check_connections(&key);
+                    self.dispatch(&key);
+                }
             }
         }
     }
@@ -510,6 +988,11 @@ impl Engine {
         }
         record.state = state;
         record.connection = None;
+        record.exit = Some(ending.clone());
+        let snapshot = record.snapshot(&job);
+        for waiter in record.waiters.drain(..) {
+            let _ = waiter.send(Ok(snapshot.clone()));
+        }
         self.emit(Event::JobFinished {
             job,
             state,
@@ -519,199 +1002,94 @@ impl Engine {
         });
     }
 
-    async fn close_all(&mut self) {
+    /// Drops dead connections of `key`; schedules a reconnect when none is left.
+    fn check_connections(&mut self, key: &CacheKey) {
+        let Some(entry) = self.cache.get_mut(key) else {
+            return;
+        };
+        let before = entry.connections.len();
+        entry.connections.retain(|p| p.connection.is_alive());
+        if entry.connections.len() == before {
+            return;
+        }
+        if let Some((id, _)) = &entry.shell
+            && !entry.connections.iter().any(|p| p.id == *id)
+        {
+            entry.shell = None;
+        }
+        if entry.connections.is_empty() {
+            let retry = entry.auto_reconnect.then(|| entry.backoff());
+            entry.retry_at = retry.map(|d| Instant::now() + d);
+            let attempt = entry.failures + 1;
+            self.emit_for_machines(key, |host| Event::HostDisconnected { host });
+            if let Some(delay) = retry {
+                self.emit_for_machines(key, |host| Event::HostReconnecting {
+                    host,
+                    attempt,
+                    delay,
+                });
+            }
+        }
+        self.emit_cache(key);
+    }
+
+    fn on_tick(&mut self) {
+        let keys: Vec<CacheKey> = self.cache.keys().cloned().collect();
+        let now = Instant::now();
+        for key in keys {
+            self.check_connections(&key);
+            let due = self.cache.get(&key).is_some_and(|e| {
+                !e.connecting && e.connections.is_empty() && e.retry_at.is_some_and(|t| t <= now)
+            });
+            if due {
+                self.start_connect(&key);
+            }
+        }
+    }
+
+    /// Kills running jobs on the matching keys, then closes their connections.
+    async fn close(&mut self, matches: impl Fn(&CacheKey) -> bool) {
         let kills: Vec<_> = self
             .jobs
             .values()
-            .filter(|r| !r.state.is_final())
-            .filter_map(|r| Some((r.connection.clone()?, r.pgid?)))
-            .map(|(connection, pgid)| async move {
-                signal_group(&connection, pgid, "KILL").await;
+            .filter(|r| matches(&r.key) && !r.state.is_final())
+            .filter_map(|r| Some((r.connection.as_ref()?.1.clone(), r.pgid?)))
+            .map(|(connection, pgid)| {
+                tokio::spawn(async move { signal_group(&connection, pgid, "KILL").await })
             })
             .collect();
         if !kills.is_empty() {
             tracing::info!(jobs = kills.len(), "killing running jobs before exit");
-            let _ = tokio::time::timeout(Duration::from_secs(5), futures_join_all(kills)).await;
-        }
-        let mut closing = Vec::new();
-        for (name, state) in &mut self.hosts {
-            if let Link::Up { connection, .. } = std::mem::take(&mut state.link) {
-                closing.push((name.clone(), connection));
-            }
-        }
-        for (host, connection) in closing {
-            connection.close().await;
-            self.emit(Event::HostDisconnected { host });
-        }
-    }
-}
-
-/// Sends `signal` to process group `pgid` through a fresh channel of `connection`.
-async fn signal_group(connection: &Connection, pgid: u32, signal: &str) {
-    let (sink, _discard) = OutputSink::new();
-    if let Err(e) = connection
-        .exec(&job::kill_command(pgid, signal), &sink)
-        .await
-    {
-        tracing::warn!(pgid, signal, error = %e, "could not signal a job's process group");
-    }
-}
-
-async fn futures_join_all<F: std::future::Future<Output = ()> + Send + 'static>(futures: Vec<F>) {
-    let handles: Vec<_> = futures.into_iter().map(tokio::spawn).collect();
-    for h in handles {
-        let _ = h.await;
-    }
-}
-
-/// One job's task: runs the wrapped command, strips the group-id marker, forwards output,
-/// enforces the timeout by killing the group, and reports the ending to the engine.
-async fn run_job(
-    job: JobRef,
-    spec: JobSpec,
-    wrapped: String,
-    connection: Connection,
-    tx: mpsc::UnboundedSender<Internal>,
-) {
-    let started = Instant::now();
-    let (sink, mut chunks) = OutputSink::new();
-    let runner = {
-        let connection = connection.clone();
-        tokio::spawn(async move { connection.exec(&wrapped, &sink).await })
-    };
-    let mut marker = job::MarkerParser::default();
-    let mut pgid = None;
-    let mut timed_out = false;
-    let mut stdout = spec.json.then(Vec::new);
-    let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
-    let timer = async move {
-        match deadline {
-            Some(d) => tokio::time::sleep_until(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::pin!(timer);
-    loop {
-        tokio::select! {
-            chunk = chunks.recv() => {
-                let Some(chunk) = chunk else { break };
-                let data = match chunk.stream {
-                    Stream::Stdout => {
-                        let (found, rest) = marker.feed(&chunk.data);
-                        if let Some(p) = found {
-                            pgid = Some(p);
-                            let _ = tx.send(Internal::JobPgid { job: job.clone(), pgid: p });
-                            if timed_out {
-                                signal_group(&connection, p, "KILL").await;
-                            }
-                        }
-                        if let Some(buf) = stdout.as_mut()
-                            && buf.len() + rest.len() <= JSON_LIMIT
-                        {
-                            buf.extend_from_slice(&rest);
-                        }
-                        rest
-                    }
-                    Stream::Stderr => chunk.data,
-                };
-                if !data.is_empty() {
-                    let _ = tx.send(Internal::Emit(Event::JobOutput {
-                        job: job.clone(),
-                        stream: chunk.stream,
-                        data: data.into(),
-                    }));
+            let _ = tokio::time::timeout(Duration::from_secs(5), async {
+                for k in kills {
+                    let _ = k.await;
                 }
+            })
+            .await;
+        }
+        let keys: Vec<CacheKey> = self.cache.keys().filter(|k| matches(k)).cloned().collect();
+        for key in keys {
+            let Some(entry) = self.cache.get_mut(&key) else {
+                continue;
+            };
+            entry.shell = None;
+            entry.auto_reconnect = false;
+            let connections = std::mem::take(&mut entry.connections);
+            if connections.is_empty() {
+                continue;
             }
-            () = &mut timer, if !timed_out => {
-                timed_out = true;
-                if let Some(p) = pgid {
-                    let connection = connection.clone();
-                    tokio::spawn(async move { signal_group(&connection, p, "KILL").await });
-                }
+            for p in connections {
+                p.connection.close().await;
             }
+            self.emit_for_machines(&key, |host| Event::HostDisconnected { host });
         }
     }
-    let ending = match runner.await {
-        Ok(Ok(outcome)) => Ending::Exited(outcome),
-        Ok(Err(e)) => Ending::TransportError {
-            error: e.to_string(),
-            hint: e.hint(),
-        },
-        Err(e) => Ending::TransportError {
-            error: format!("the job's task failed: {e}"),
-            hint: "this is a labdeck bug; please report it".into(),
-        },
-    };
-    let _ = tx.send(Internal::JobDone {
-        job,
-        ending,
-        timed_out,
-        duration: started.elapsed(),
-        stdout,
-        connection_alive: connection.is_alive(),
-    });
-}
-
-/// Per-host summary built from events, for tables (a pure reducer).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostView {
-    pub state: HostViewState,
-    pub latency: Option<Duration>,
-    pub error: Option<String>,
-    pub hint: Option<String>,
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum HostViewState {
-    #[default]
-    Idle,
-    Connecting,
-    Up,
-    Failed,
-    Down,
-}
-
-impl HostViewState {
-    pub fn label(self) -> &'static str {
-        match self {
-            HostViewState::Idle => "idle",
-            HostViewState::Connecting => "connecting",
-            HostViewState::Up => "up",
-            HostViewState::Failed => "FAILED",
-            HostViewState::Down => "down",
-        }
-    }
-}
-
-/// Applies one event to the per-host view.
-pub fn apply_host_event(views: &mut HashMap<String, HostView>, event: &Event) {
-    let (host, update): (&str, fn(&mut HostView, &Event)) = match event {
-        Event::HostConnecting { host } => (host, |v, _| v.state = HostViewState::Connecting),
-        Event::HostConnected { host, .. } => (host, |v, e| {
-            if let Event::HostConnected { latency, .. } = e {
-                *v = HostView {
-                    state: HostViewState::Up,
-                    latency: Some(*latency),
-                    ..HostView::default()
-                };
-            }
-        }),
-        Event::HostFailed { host, .. } => (host, |v, e| {
-            if let Event::HostFailed { error, hint, .. } = e {
-                v.state = HostViewState::Failed;
-                v.error = Some(error.clone());
-                v.hint = Some(hint.clone());
-            }
-        }),
-        Event::HostDisconnected { host } => (host, |v, _| v.state = HostViewState::Down),
-        _ => return,
-    };
-    update(views.entry(host.to_owned()).or_default(), event);
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
     use std::path::Path;
 
     fn local_pool() -> Pool {
@@ -723,13 +1101,7 @@ mod tests {
     }
 
     fn engine() -> EngineHandle {
-        EngineHandle::spawn(
-            local_pool(),
-            EngineConfig {
-                trust: Trust::default(),
-                connect_timeout: Duration::from_secs(5),
-            },
-        )
+        EngineHandle::spawn(local_pool(), EngineConfig::default())
     }
 
     async fn until_finished(rx: &mut mpsc::UnboundedReceiver<Event>, job: &JobRef) -> Vec<Event> {
@@ -764,6 +1136,21 @@ mod tests {
             }
         );
         let events = until_finished(&mut rx, &job).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| matches!(e, Event::Cache(v) if v.key == "local"))
+        );
+        let events: Vec<Event> = events
+            .into_iter()
+            .filter(|e| match e {
+                Event::Cache(_) => false,
+                Event::HostConnecting { host } | Event::HostConnected { host, .. } => {
+                    host == "here"
+                }
+                _ => true,
+            })
+            .collect();
         assert!(matches!(events[0], Event::HostConnecting { .. }));
         assert!(matches!(events[1], Event::HostConnected { .. }));
         assert!(
@@ -876,13 +1263,7 @@ mod job_tests {
             "[machines.here]\ntransport = \"local\"\n",
         )
         .expect("pool");
-        EngineHandle::spawn(
-            pool,
-            EngineConfig {
-                trust: Trust::default(),
-                connect_timeout: Duration::from_secs(5),
-            },
-        )
+        EngineHandle::spawn(pool, EngineConfig::default())
     }
 
     async fn finish(

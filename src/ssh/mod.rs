@@ -358,3 +358,55 @@ fn classify(addr: &str, e: russh::Error) -> SshError {
         },
     }
 }
+
+/// The two ends of a long-lived remote shell: bytes written to `stdin` are fed to the
+/// shell; its stdout and stderr arrive on `output`, which closes when the shell ends.
+pub struct ShellChannel {
+    pub stdin: tokio::sync::mpsc::UnboundedSender<Vec<u8>>,
+    pub output: tokio::sync::mpsc::UnboundedReceiver<crate::transport::OutputChunk>,
+}
+
+impl SshConnection {
+    /// Starts `/bin/sh` reading commands from its stdin in a new channel. The channel is
+    /// drained by its own task, so a slow reader of `output` never stalls the connection.
+    pub async fn open_shell(&self) -> Result<ShellChannel, SshError> {
+        let session_err = |e: russh::Error| SshError::Session {
+            addr: self.addr.clone(),
+            cause: e.to_string(),
+        };
+        let channel = self
+            .handle
+            .channel_open_session()
+            .await
+            .map_err(session_err)?;
+        channel
+            .exec(true, "exec /bin/sh")
+            .await
+            .map_err(session_err)?;
+        let (mut reader, writer) = channel.split();
+        let (out_tx, output) = tokio::sync::mpsc::unbounded_channel();
+        let (stdin, mut in_rx) = tokio::sync::mpsc::unbounded_channel::<Vec<u8>>();
+        tokio::spawn(async move {
+            while let Some(msg) = reader.wait().await {
+                let chunk = match msg {
+                    ChannelMsg::Data { data } => (Stream::Stdout, data.to_vec()),
+                    ChannelMsg::ExtendedData { data, ext: 1 } => (Stream::Stderr, data.to_vec()),
+                    _ => continue,
+                };
+                let _ = out_tx.send(crate::transport::OutputChunk {
+                    stream: chunk.0,
+                    data: chunk.1,
+                });
+            }
+        });
+        tokio::spawn(async move {
+            while let Some(bytes) = in_rx.recv().await {
+                if writer.data_bytes(bytes).await.is_err() {
+                    break;
+                }
+            }
+            let _ = writer.eof().await;
+        });
+        Ok(ShellChannel { stdin, output })
+    }
+}

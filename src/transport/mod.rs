@@ -5,6 +5,8 @@
 //! command runs in its own process group (so a kill reaches its children), and a sink never
 //! blocks the reader (it is unbounded; the engine keeps bounded tails).
 
+pub mod shell;
+
 use crate::pool::{Machine, TransportSpec};
 use crate::ssh::{SshConnection, SshError, SshTarget};
 use std::path::PathBuf;
@@ -173,6 +175,18 @@ impl Connection {
         }
     }
 
+    /// Opens a long-lived shell for the fast path (see [`shell`]).
+    pub async fn open_fast_shell(&self) -> Result<shell::FastShell, TransportError> {
+        let (stdin, output) = match self {
+            Connection::Ssh(ssh) => {
+                let ch = ssh.open_shell().await?;
+                (ch.stdin, ch.output)
+            }
+            Connection::Local => spawn_local_shell()?,
+        };
+        shell::FastShell::new(stdin, output).probe().await
+    }
+
     /// False once an SSH connection has dropped.
     pub fn is_alive(&self) -> bool {
         match self {
@@ -212,6 +226,44 @@ async fn exec_local(command: &str, sink: &OutputSink) -> Result<ExitOutcome, Tra
         code: status.code().and_then(|c| u32::try_from(c).ok()),
         signal: status.signal().map(signal_name),
     })
+}
+
+/// A local `/bin/sh` reading commands from stdin, drained by its own tasks.
+#[allow(clippy::type_complexity)]
+pub fn spawn_local_shell() -> Result<
+    (
+        mpsc::UnboundedSender<Vec<u8>>,
+        mpsc::UnboundedReceiver<OutputChunk>,
+    ),
+    TransportError,
+> {
+    let mut child = tokio::process::Command::new("/bin/sh")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| TransportError::Local(e.to_string()))?;
+    let (in_tx, mut in_rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let (sink, out_rx) = OutputSink::new();
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take();
+    let stderr = child.stderr.take();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        if let Some(mut stdin) = stdin {
+            while let Some(bytes) = in_rx.recv().await {
+                if stdin.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = child.kill().await;
+    });
+    let err_sink = sink.clone();
+    tokio::spawn(async move { pump(stdout, Stream::Stdout, &sink).await });
+    tokio::spawn(async move { pump(stderr, Stream::Stderr, &err_sink).await });
+    Ok((in_tx, out_rx))
 }
 
 /// Copies a pipe into the sink until EOF or a read error.
