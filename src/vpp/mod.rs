@@ -6,12 +6,16 @@
 //! `sockclnt_create_reply` table keyed by `"<name>_<crc>"`. No module in here panics on bytes
 //! or definitions received from outside; every failure is a typed error.
 
+pub mod client;
 pub mod codec;
 pub mod defs;
+pub mod frame;
 
+pub use client::{ClientConfig, ClientError, Events, Message, PendingReply, VppClient};
 pub use codec::{CodecError, nearest_name, peek_msg_id};
 pub use defs::{
     AliasDef, ApiDefinitions, DefinitionConflict, DefinitionsBuilder, DefsError, EnumDef, FieldDef,
     FieldShape, MessageDef, ModuleInfo, ScalarType, ServiceDef, ServiceKind, StructDef, TypeRef,
     UnionDef,
 };
+pub use frame::{FrameDecoder, FrameError, FrameReader, encode_frame, write_frame};
