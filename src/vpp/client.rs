@@ -316,7 +316,7 @@ impl VppClient {
 
     /// False once the connection ended or [`disconnect`](Self::disconnect) ran.
     pub fn is_alive(&self) -> bool {
-        self.shared.alive.load(Ordering::Acquire)
+        self.shared.alive.load(Ordering::SeqCst)
     }
 
     /// This connection's id for a message, if it is callable.
@@ -481,7 +481,7 @@ impl VppClient {
                 Err(error) => Err(error),
             };
         }
-        self.shared.alive.store(false, Ordering::Release);
+        self.shared.alive.store(false, Ordering::SeqCst);
         {
             let mut writer = self.writer.lock().await;
             let shutdown = writer.shutdown();
@@ -572,6 +572,9 @@ impl VppClient {
         frames: &[&[u8]],
         pending: &PendingReply<'_>,
     ) -> Result<(), ClientError> {
+        // The route was registered before this check and the reader clears `alive` before it
+        // drains the routes, so either the connection looks dead here or that drain fails our
+        // route: a request never waits out its deadline on a connection already known dead.
         if !self.is_alive() {
             return Err(ClientError::Closed);
         }
@@ -585,7 +588,7 @@ impl VppClient {
         match timeout_at(pending.deadline, write).await {
             Err(_) => Err(pending.timeout_error()),
             Ok(Err(error)) => {
-                self.shared.alive.store(false, Ordering::Release);
+                self.shared.alive.store(false, Ordering::SeqCst);
                 Err(error.into())
             }
             Ok(Ok(())) => Ok(()),
@@ -719,7 +722,7 @@ async fn read_loop<R>(
             }
         }
     }
-    shared.alive.store(false, Ordering::Release);
+    shared.alive.store(false, Ordering::SeqCst);
     let routes = std::mem::take(&mut *shared.routes());
     for route in routes.into_values() {
         // The waiter may have given up already; nothing to do then.

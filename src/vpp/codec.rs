@@ -285,13 +285,21 @@ impl fmt::Display for FieldPath<'_> {
     }
 }
 
+/// A short description of a JSON value for error messages (never serializes nested values,
+/// so arbitrarily deep caller-built values cannot exhaust the stack here).
 fn describe(value: &Value) -> String {
-    let text = value.to_string();
-    if text.chars().count() > 40 {
-        let short: String = text.chars().take(37).collect();
-        format!("{short}...")
-    } else {
-        text
+    match value {
+        Value::Array(items) => format!("an array of {} elements", items.len()),
+        Value::Object(map) => {
+            let keys: Vec<&str> = map.keys().take(4).map(String::as_str).collect();
+            let more = if map.len() > keys.len() { ", ..." } else { "" };
+            format!("an object with keys [{}{more}]", keys.join(", "))
+        }
+        Value::String(text) if text.chars().count() > 40 => {
+            let short: String = text.chars().take(37).collect();
+            format!("\"{short}...\"")
+        }
+        scalar => scalar.to_string(),
     }
 }
 
