@@ -10,3 +10,4 @@ pub mod pool;
 pub mod quote;
 pub mod ssh;
 pub mod transport;
+pub mod vpp;
