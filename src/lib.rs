@@ -1,1 +1,2 @@
 //! labdeck: an interactive console for network test labs.
+pub mod walk;
