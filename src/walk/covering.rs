@@ -47,12 +47,19 @@ pub fn covering_array(sizes: &[usize], strength: usize) -> Vec<Vec<usize>> {
     order.sort_by(|&a, &b| sizes[b].cmp(&sizes[a]).then(a.cmp(&b)));
     let sorted_sizes: Vec<usize> = order.iter().map(|&a| sizes[a]).collect();
 
-    let mut rows = full_product(&sorted_sizes[..strength]);
-    for row in &mut rows {
-        row.resize(action_count, FREE);
-    }
-    for column in strength..action_count {
-        extend_with_column(&mut rows, &sorted_sizes, column, strength);
+    // IPOG's result depends on how ties are broken; try a few deterministic tie-break
+    // variants when the problem is small and keep the smallest array (first on equal size).
+    let variants = if estimated_work(&sorted_sizes, strength) <= SEARCH_WORK_BUDGET {
+        TIE_BREAK_VARIANTS
+    } else {
+        1
+    };
+    let mut rows: Vec<Vec<usize>> = Vec::new();
+    for variant in 0..variants {
+        let candidate = ipog(&sorted_sizes, strength, variant);
+        if variant == 0 || candidate.len() < rows.len() {
+            rows = candidate;
+        }
     }
 
     let mut result: Vec<Vec<usize>> = rows
@@ -69,6 +76,37 @@ pub fn covering_array(sizes: &[usize], strength: usize) -> Vec<Vec<usize>> {
     let mut seen = std::collections::HashSet::with_capacity(result.len());
     result.retain(|row| seen.insert(row.clone()));
     result
+}
+
+/// Tie-break variants tried for small problems.
+const TIE_BREAK_VARIANTS: u64 = 8;
+/// Above this estimated work (tuples x rows, roughly) only one variant is built.
+const SEARCH_WORK_BUDGET: u128 = 50_000_000;
+
+/// Rough cost of one IPOG build: number of t-tuples times a row-count guess.
+fn estimated_work(sizes: &[usize], strength: usize) -> u128 {
+    let action_count = sizes.len() as u128;
+    let largest = sizes.iter().copied().max().unwrap_or(1) as u128;
+    let mut action_sets: u128 = 1;
+    for taken in 0..strength as u128 {
+        action_sets = action_sets.saturating_mul(action_count - taken) / (taken + 1);
+    }
+    let value_tuples = largest.saturating_pow(strength as u32);
+    action_sets
+        .saturating_mul(value_tuples)
+        .saturating_mul(value_tuples.saturating_mul(action_count))
+}
+
+/// One IPOG build over actions already sorted by decreasing size; free cells stay `FREE`.
+fn ipog(sorted_sizes: &[usize], strength: usize, variant: u64) -> Vec<Vec<usize>> {
+    let mut rows = full_product(&sorted_sizes[..strength]);
+    for row in &mut rows {
+        row.resize(sorted_sizes.len(), FREE);
+    }
+    for column in strength..sorted_sizes.len() {
+        extend_with_column(&mut rows, sorted_sizes, column, strength, variant);
+    }
+    rows
 }
 
 /// Returns the first t-tuple (in lexicographic order of action sets, then values) that none of
@@ -114,7 +152,13 @@ where
 }
 
 /// Adds `column` to rows that already assign columns `0..column` (possibly with free cells).
-fn extend_with_column(rows: &mut Vec<Vec<usize>>, sizes: &[usize], column: usize, strength: usize) {
+fn extend_with_column(
+    rows: &mut Vec<Vec<usize>>,
+    sizes: &[usize],
+    column: usize,
+    strength: usize,
+    variant: u64,
+) {
     let value_count = sizes[column];
     // Tuples to cover: (t-1 earlier columns) x this column.
     let partner_sets: Vec<Vec<usize>> = combinations(column, strength - 1).collect();
@@ -124,9 +168,16 @@ fn extend_with_column(rows: &mut Vec<Vec<usize>>, sizes: &[usize], column: usize
     for (row_number, row) in rows.iter_mut().enumerate() {
         let mut best_value = FREE;
         let mut best_gain = 0usize;
+        // Ties go to the first value scanned; variant 0 rotates the start so values spread
+        // evenly over rows, other variants start at a pseudo-random value.
+        let start = if variant == 0 {
+            row_number
+        } else {
+            let mut state = variant ^ ((column as u64) << 32) ^ row_number as u64;
+            crate::walk::plan::splitmix64(&mut state) as usize
+        };
         for step in 0..value_count {
-            // Rotate the starting value so ties spread values evenly over rows.
-            let value = (row_number + step) % value_count;
+            let value = (start % value_count + step) % value_count;
             let gain = tracker.gain(row, value);
             if gain > best_gain {
                 best_gain = gain;
