@@ -12,7 +12,8 @@
 //!
 //! Invariants: an index is *fresh* only if its recorded trace length equals the trace's
 //! current length and its size matches its entry count; otherwise [`TraceIndex::open`]
-//! rebuilds it with one scan of the trace. Every record returned by a lookup is verified to
+//! rebuilds it with one scan of the trace (so a trace still being written is rescanned at
+//! every open; its newest records appear once the scan reaches them). Every record returned by a lookup is verified to
 //! belong to the walk asked for ([`TraceError::StaleIndex`] otherwise). The writer and the
 //! rebuild sort entries with bounded memory: runs of [`SPILL_ENTRIES`] entries are sorted
 //! and spilled to temporary files beside the index, then merged.
@@ -274,14 +275,18 @@ impl TraceIndex {
     /// Opens the trace and its index, rebuilding the index when missing, stale or invalid.
     pub fn open(trace_path: impl AsRef<Path>) -> Result<(TraceIndex, IndexStatus), TraceError> {
         let trace_path = trace_path.as_ref();
-        match Self::open_existing(trace_path)? {
+        match Self::open_existing(trace_path, false)? {
             Ok(index) => Ok((index, IndexStatus::Fresh)),
             Err(reason) => Ok((Self::rebuild(trace_path)?, IndexStatus::Rebuilt(reason))),
         }
     }
 
-    /// The existing index if fresh, else why not.
-    fn open_existing(trace_path: &Path) -> Result<Result<TraceIndex, RebuildReason>, TraceError> {
+    /// The existing index if fresh, else why not. With `accept_grown`, an index of a prefix of
+    /// the trace is accepted (the trace grew after the scan: a run still writing).
+    fn open_existing(
+        trace_path: &Path,
+        accept_grown: bool,
+    ) -> Result<Result<TraceIndex, RebuildReason>, TraceError> {
         let index_path = index_path_for(trace_path);
         let trace = File::open(trace_path).map_err(io_error(trace_path))?;
         let index = match File::open(&index_path) {
@@ -315,7 +320,8 @@ impl TraceIndex {
                 "{index_len} bytes for {entry_count} entries"
             ))));
         }
-        if indexed_len != trace_len {
+        let grown_ok = accept_grown && indexed_len < trace_len;
+        if indexed_len != trace_len && !grown_ok {
             return Ok(Err(RebuildReason::Stale {
                 indexed_len,
                 trace_len,
@@ -366,13 +372,13 @@ impl TraceIndex {
             }
         }
         builder.finish(scanner.offset())?;
-        match Self::open_existing(trace_path)? {
+        // A run still writing may have appended since the scan: the index covers the part
+        // scanned, which is what this lookup can see anyway.
+        match Self::open_existing(trace_path, true)? {
             Ok(index) => Ok(index),
             Err(reason) => Err(TraceError::CorruptIndex {
                 path: index_path,
-                reason: format!(
-                    "just rebuilt but not usable: {reason:?} (is the trace still being written?)"
-                ),
+                reason: format!("just rebuilt but not usable: {reason:?}"),
             }),
         }
     }
