@@ -11,3 +11,4 @@ pub mod quote;
 pub mod ssh;
 pub mod transport;
 pub mod vpp;
+pub mod walk;
