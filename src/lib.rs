@@ -12,3 +12,4 @@ pub mod ssh;
 pub mod transport;
 pub mod vpp;
 pub mod walk;
+pub mod bench;

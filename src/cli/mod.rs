@@ -31,6 +31,29 @@ pub enum Commands {
     Hosts(hosts::HostsArgs),
     /// Run one command on a machine, streaming its output; exits with its exit status.
     Exec(exec::ExecArgs),
+    /// Benchmarks against reference implementations, measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Commands per second on one host: labdeck (channel per command, long-lived shell)
+    /// against OpenSSH ControlMaster and plain ssh.
+    Ssh {
+        #[command(flatten)]
+        pool: PoolArgs,
+        /// The machine to run `true` on.
+        host: String,
+        /// Commands per labdeck and ControlMaster measurement.
+        #[arg(long, short = 'n', default_value_t = 1000)]
+        commands: usize,
+        /// Commands for plain ssh (about 100x slower).
+        #[arg(long, default_value_t = 40)]
+        plain_commands: usize,
+        #[arg(long, default_value_t = 8)]
+        concurrency: usize,
+    },
 }
 
 /// Options shared by every command that opens a pool.
@@ -79,5 +102,37 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Lab(command) => lab::run(command),
         Commands::Hosts(args) => hosts::run(args).await,
         Commands::Exec(args) => exec::run(args).await,
+        Commands::Bench(BenchCommand::Ssh {
+            pool,
+            host,
+            commands,
+            plain_commands,
+            concurrency,
+        }) => {
+            let loaded = match pool.load() {
+                Ok(p) => p,
+                Err(e) => {
+                    report(e);
+                    return 2;
+                }
+            };
+            let bench = crate::bench::SshBench {
+                pool: loaded,
+                host,
+                commands: commands.max(1),
+                plain_ssh_commands: plain_commands,
+                concurrency,
+            };
+            match crate::bench::run_ssh(&bench).await {
+                Ok(figures) => {
+                    print!("{}", crate::bench::render(&figures));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("labdeck bench: {e}");
+                    1
+                }
+            }
+        }
     }
 }
