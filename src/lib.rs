@@ -1,1 +1,3 @@
 //! labdeck: an interactive console for network test labs.
+
+pub mod mapper;
