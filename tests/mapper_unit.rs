@@ -602,3 +602,58 @@ fn most_constrained_role_goes_first() {
     assert_eq!(testbed.hosts["gpu"], "m3");
     assert_eq!(testbed.hosts["any"], "m1");
 }
+
+#[test]
+fn identical_roles_declared_in_different_interface_order() {
+    // a and b have the same requirements, interface roles declared in a different order.
+    let ice = || Matcher::Equals("ice".into());
+    let mlx = || Matcher::Equals("mlx5_core".into());
+    let recipe = recipe(vec![
+        host(
+            "a",
+            vec![],
+            vec![
+                if_req_driver("p0", "net1", ice()),
+                if_req_driver("p1", "net2", mlx()),
+            ],
+        ),
+        host(
+            "b",
+            vec![],
+            vec![
+                if_req_driver("x", "net2", mlx()),
+                if_req_driver("y", "net1", ice()),
+            ],
+        ),
+    ]);
+    let nic = |name: &str| {
+        machine(
+            name,
+            &[],
+            vec![
+                iface("eth0", Some("A"), Some("ice")),
+                iface("eth1", Some("B"), Some("mlx5_core")),
+            ],
+        )
+    };
+    let mapper = mapper(pool(vec![nic("m1"), nic("m2"), nic("m3")]), recipe);
+    assert_eq!(
+        mapper.identical_roles(),
+        vec![vec!["a".to_string(), "b".to_string()]]
+    );
+    // net1 -> A and net2 -> B are forced; the testbeds are the C(3, 2) = 3 machine pairs.
+    let pairs: BTreeSet<BTreeSet<String>> = mapper
+        .all_matches()
+        .map(|testbed| testbed.hosts.into_values().collect())
+        .collect();
+    assert_eq!(pairs.len(), 3);
+    assert_eq!(mapper.all_matches().count(), 3);
+}
+
+#[test]
+fn empty_recipe_has_one_disjoint_testbed() {
+    let mapper = mapper(pool(vec![simple_machine("m1", &["A"])]), recipe(vec![]));
+    let result = mapper.disjoint(usize::MAX);
+    assert_eq!(result.testbeds, vec![Testbed::default()]);
+    assert!(result.exhaustive);
+}

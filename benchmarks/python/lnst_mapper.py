@@ -94,9 +94,9 @@ class LnstStyleMapper:
     def _match_ifaces(self):
         frame = self.mstack[-1]
         ifstack = frame["ifstack"]
-        req_m = self.mreqs[frame["role"]]
-        pool_m = self.pool[frame["machine"]]
         while ifstack:
+            req_m = self.mreqs[frame["role"]]
+            pool_m = self.pool[frame["machine"]]
             top = ifstack[-1]
             req_if = req_m["interfaces"][top["if_role"]]
             label = req_if["network"]

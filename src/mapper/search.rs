@@ -594,7 +594,8 @@ pub struct DisjointTestbeds {
     /// How many were asked for.
     pub requested: usize,
     /// `true` if `testbeds.len()` is proven to be the most the pool allows (always true when
-    /// all requested were found); `false` if the search budget ran out first.
+    /// all requested were found); `false` if the search budget ran out first, or if more than
+    /// 4096 were requested and not found (then only the greedy pass runs).
     pub exhaustive: bool,
 }
 
@@ -633,6 +634,9 @@ impl std::fmt::Display for DisjointTestbeds {
     }
 }
 
+/// Largest request for which greedy is followed by backtracking (bounds recursion depth).
+pub(crate) const MAX_PACKING_DEPTH: usize = 4096;
+
 /// Finds up to `requested` pairwise machine-disjoint testbeds: greedy first, then
 /// branch-and-bound backtracking within `node_budget` search nodes.
 pub(crate) fn disjoint(
@@ -642,6 +646,15 @@ pub(crate) fn disjoint(
     node_budget: u64,
 ) -> DisjointTestbeds {
     let machine_count = problem.machines.len();
+    if plan.order.is_empty() {
+        // An empty recipe uses no machine: its single (empty) testbed is the only one.
+        let testbeds = Matches::new(problem, plan).take(requested.min(1)).collect();
+        return DisjointTestbeds {
+            testbeds,
+            requested,
+            exhaustive: true,
+        };
+    }
     let mut greedy: Vec<Assignment> = Vec::new();
     let mut allowed = vec![true; machine_count];
     let mut nodes = 0u64;
@@ -656,9 +669,10 @@ pub(crate) fn disjoint(
         greedy.push(assignment);
     }
 
-    let mut exhaustive = true;
+    // Past the depth limit only the greedy answer is given, unproven.
+    let mut exhaustive = greedy.len() >= requested || requested <= MAX_PACKING_DEPTH;
     let mut best = greedy;
-    if best.len() < requested && !plan.order.is_empty() {
+    if best.len() < requested && requested <= MAX_PACKING_DEPTH {
         let mut packer = Packer {
             problem,
             plan,
