@@ -13,7 +13,7 @@
 //!   requirement's class.
 //! - `RoleCandidates::machines` lists, in ascending machine index, exactly the machines that can
 //!   host the role on their own (properties hold and the role's interfaces fit on distinct
-//!   interfaces with consistent labels). `options[c][k]` lists, in ascending interface index,
+//!   interfaces with consistent labels). `options(c, k)` lists, in ascending interface index,
 //!   the interfaces of candidate `c` satisfying interface requirement `k` (driver, properties,
 //!   and having a network).
 
@@ -152,12 +152,49 @@ pub(crate) struct IfaceOption {
     pub(crate) net: NetId,
 }
 
-/// The machines able to host one role on their own.
+/// The machines able to host one role on their own, with the interfaces serving each of the
+/// role's interface requirements (stored flat, one allocation per role).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct RoleCandidates {
     pub(crate) machines: Vec<MachineId>,
-    /// `options[c][k]`: interfaces of `machines[c]` serving interface requirement `k`.
-    pub(crate) options: Vec<Vec<Vec<IfaceOption>>>,
+    iface_count: usize,
+    /// `arena[starts[c * iface_count + k]..starts[c * iface_count + k + 1]]` are the options of
+    /// candidate `c` for interface requirement `k`.
+    starts: Vec<usize>,
+    arena: Vec<IfaceOption>,
+}
+
+impl RoleCandidates {
+    fn new(iface_count: usize) -> Self {
+        RoleCandidates {
+            machines: Vec::new(),
+            iface_count,
+            starts: vec![0],
+            arena: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, machine: MachineId, options: &[Vec<IfaceOption>]) {
+        self.machines.push(machine);
+        for per_iface in options {
+            self.arena.extend_from_slice(per_iface);
+            self.starts.push(self.arena.len());
+        }
+    }
+
+    /// Interfaces of candidate `candidate` serving interface requirement `iface`.
+    pub(crate) fn options(&self, candidate: usize, iface: usize) -> &[IfaceOption] {
+        let slot = candidate * self.iface_count + iface;
+        match (self.starts.get(slot), self.starts.get(slot + 1)) {
+            (Some(&start), Some(&end)) => self.arena.get(start..end).unwrap_or(&[]),
+            _ => &[],
+        }
+    }
+
+    /// `(options for requirement 0, options for requirement 1, …)` of one candidate.
+    pub(crate) fn all_options(&self, candidate: usize) -> impl Iterator<Item = &[IfaceOption]> {
+        (0..self.iface_count).map(move |iface| self.options(candidate, iface))
+    }
 }
 
 /// The validated, indexed matching problem.
@@ -242,11 +279,24 @@ impl Problem {
 
     /// For each interface requirement of `role`: the interfaces of `machine` serving it.
     pub(crate) fn iface_options(&self, role: usize, machine: MachineId) -> Vec<Vec<IfaceOption>> {
+        let mut options = Vec::new();
+        self.fill_iface_options(role, machine, &mut options);
+        options
+    }
+
+    /// [`Problem::iface_options`] into a reused buffer.
+    fn fill_iface_options(
+        &self,
+        role: usize,
+        machine: MachineId,
+        options: &mut Vec<Vec<IfaceOption>>,
+    ) {
         let interfaces = &self.machines[machine].interfaces;
-        self.roles[role]
-            .ifaces
-            .iter()
-            .map(|spec| {
+        let specs = &self.roles[role].ifaces;
+        options.resize_with(specs.len(), Vec::new);
+        for (spec, served_by) in specs.iter().zip(options.iter_mut()) {
+            served_by.clear();
+            served_by.extend(
                 interfaces
                     .iter()
                     .enumerate()
@@ -254,22 +304,21 @@ impl Problem {
                         let net = self.iface_net[machine][iface]?;
                         spec.accepts(interface)
                             .then_some(IfaceOption { iface, net })
-                    })
-                    .collect()
-            })
-            .collect()
+                    }),
+            );
+        }
     }
 
     fn role_candidates(&self, role: usize) -> RoleCandidates {
-        let mut candidates = RoleCandidates::default();
+        let mut candidates = RoleCandidates::new(self.roles[role].ifaces.len());
+        let mut scratch = Vec::new();
         for machine in 0..self.machines.len() {
             if !self.properties_hold(role, machine) {
                 continue;
             }
-            let options = self.iface_options(role, machine);
-            if fits_alone(&self.roles[role], &options, self.networks.len()) {
-                candidates.machines.push(machine);
-                candidates.options.push(options);
+            self.fill_iface_options(role, machine, &mut scratch);
+            if fits_alone(&self.roles[role], &scratch) {
+                candidates.push(machine, &scratch);
             }
         }
         candidates
@@ -279,25 +328,14 @@ impl Problem {
 /// Whether the role's interface requirements can be served by distinct interfaces of one
 /// machine with labels consistent on that machine alone (same label ⇒ same network, different
 /// labels ⇒ different networks). `options` comes from [`Problem::iface_options`].
-pub(crate) fn fits_alone(
-    role: &RoleSpec,
-    options: &[Vec<IfaceOption>],
-    network_count: usize,
-) -> bool {
+pub(crate) fn fits_alone(role: &RoleSpec, options: &[Vec<IfaceOption>]) -> bool {
     if options.iter().any(Vec::is_empty) {
         return false;
     }
     let mut used_ifaces: Vec<usize> = Vec::with_capacity(options.len());
-    let mut label_net: BTreeMap<LabelId, (NetId, usize)> = BTreeMap::new();
-    let mut net_label: Vec<Option<LabelId>> = vec![None; network_count];
-    fits_from(
-        role,
-        options,
-        0,
-        &mut used_ifaces,
-        &mut label_net,
-        &mut net_label,
-    )
+    // (label, network) pairs of the partial local mapping, with their interface counts.
+    let mut mapping: Vec<(LabelId, NetId, usize)> = Vec::with_capacity(options.len());
+    fits_from(role, options, 0, &mut used_ifaces, &mut mapping)
 }
 
 fn fits_from(
@@ -305,8 +343,7 @@ fn fits_from(
     options: &[Vec<IfaceOption>],
     next: usize,
     used_ifaces: &mut Vec<usize>,
-    label_net: &mut BTreeMap<LabelId, (NetId, usize)>,
-    net_label: &mut Vec<Option<LabelId>>,
+    mapping: &mut Vec<(LabelId, NetId, usize)>,
 ) -> bool {
     let Some(choices) = options.get(next) else {
         return true;
@@ -316,23 +353,22 @@ fn fits_from(
         if used_ifaces.contains(&option.iface) {
             continue;
         }
-        let fresh = match label_net.get(&label) {
-            Some(&(net, _)) if net != option.net => continue,
-            Some(_) => false,
-            None if net_label[option.net].is_some() => continue,
-            None => true,
-        };
+        let existing = mapping.iter().position(|&(mapped, _, _)| mapped == label);
+        match existing {
+            Some(slot) if mapping[slot].1 != option.net => continue,
+            Some(slot) => mapping[slot].2 += 1,
+            None if mapping.iter().any(|&(_, net, _)| net == option.net) => continue,
+            None => mapping.push((label, option.net, 1)),
+        }
         used_ifaces.push(option.iface);
-        if fresh {
-            label_net.insert(label, (option.net, 1));
-            net_label[option.net] = Some(label);
-        }
-        let fits = fits_from(role, options, next + 1, used_ifaces, label_net, net_label);
-        if fresh {
-            label_net.remove(&label);
-            net_label[option.net] = None;
-        }
+        let fits = fits_from(role, options, next + 1, used_ifaces, mapping);
         used_ifaces.pop();
+        if let Some(slot) = mapping.iter().position(|&(mapped, _, _)| mapped == label) {
+            mapping[slot].2 -= 1;
+            if mapping[slot].2 == 0 {
+                mapping.swap_remove(slot);
+            }
+        }
         if fits {
             return true;
         }

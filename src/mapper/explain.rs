@@ -349,7 +349,7 @@ pub(crate) fn machine_failures(problem: &Problem, role: usize, machine: MachineI
             iface_requirement_text(iface_spec)
         ));
     }
-    if every_iface_served && !fits_alone(spec, &options, problem.networks.len()) {
+    if every_iface_served && !fits_alone(spec, &options) {
         failures.push(local_interface_conflict(spec, &options, pool_machine));
     }
     failures
@@ -492,10 +492,14 @@ fn machine_shortage(problem: &Problem) -> Option<Finding> {
 
 /// Networks each (role, interface requirement) can reach on the role's candidate machines.
 fn reachable_networks(problem: &Problem, role: usize, iface: usize) -> BTreeSet<NetId> {
-    problem.candidates[role]
-        .options
-        .iter()
-        .flat_map(|per_iface| per_iface[iface].iter().map(|option| option.net))
+    let candidates = &problem.candidates[role];
+    (0..candidates.machines.len())
+        .flat_map(|candidate| {
+            candidates
+                .options(candidate, iface)
+                .iter()
+                .map(|option| option.net)
+        })
         .collect()
 }
 

@@ -288,8 +288,8 @@ impl<'p> Search<'p> {
     fn candidate_fits_labels(&self, position: usize, candidate: usize) -> bool {
         let role = self.plan.order[position];
         let spec = &self.problem.roles[role];
-        self.problem.candidates[role].options[candidate]
-            .iter()
+        self.problem.candidates[role]
+            .all_options(candidate)
             .zip(&spec.ifaces)
             .all(|(options, iface)| {
                 options
@@ -351,7 +351,7 @@ impl<'p> Search<'p> {
                 let label = spec.ifaces[k].label;
                 let twin_floor = (k > 0 && spec.iface_class[k - 1] == spec.iface_class[k])
                     .then(|| self.iface_of[position][k - 1]);
-                let options = &self.problem.candidates[role].options[candidate][k];
+                let options = self.problem.candidates[role].options(candidate, k);
                 let mut cursor = frame.cursor;
                 while let Some(&option) = options.get(cursor) {
                     cursor += 1;
