@@ -13,3 +13,5 @@ pub mod transport;
 pub mod vpp;
 pub mod walk;
 pub mod bench;
+
+pub mod mapper;
