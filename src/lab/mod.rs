@@ -3,7 +3,8 @@
 //!
 //! Layout of a lab directory `D`: `lab.json` (the state: every namespace, port and file the
 //! lab made), `pool.toml`, `known_hosts`, `id_ed25519` (the user key), `authorized_keys`,
-//! `hosts/<h>/` (host key, sshd_config, sshd log, connection log), `serve.log`.
+//! `hosts/<h>/` (host key, sshd_config, sshd log, connection log, `root/`: the host's own
+//! home, seen as `/root` by its sessions), `serve.log`.
 //!
 //! Each host is reached at `127.0.0.1:<port>`: a small listener daemon (`labdeck lab serve`,
 //! see [`serve`]) accepts each connection in the root namespace and starts
@@ -336,6 +337,13 @@ fn build(dir: &Path, state: &mut LabState) -> Result<(), LabError> {
         let hdir = dir.join("hosts").join(&host.name);
         std::fs::create_dir_all(&hdir).map_err(|e| io_err("cannot create", &hdir, e))?;
         keygen(&hdir.join("ssh_host_ed25519_key"), &host.name)?;
+        let home = hdir.join("root");
+        std::fs::create_dir_all(&home).map_err(|e| io_err("cannot create", &home, e))?;
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700))
+                .map_err(|e| io_err("cannot protect", &home, e))?;
+        }
         let config = sshd_config(dir, &hdir);
         let config_path = hdir.join("sshd_config");
         write(&config_path, &config)?;

@@ -4,7 +4,9 @@
 //! Invariants: the daemon leads its own session, so `lab down` ends it (and any `sshd -i`
 //! still attached) with one signal to its process group; ports are published atomically in
 //! `ports.json` only once every listener is bound; every accepted connection is appended to
-//! `hosts/<h>/connections.log`, which tests use to count connections at the server side.
+//! `hosts/<h>/connections.log`, which tests use to count connections at the server side;
+//! every session sees the host's own `hosts/<h>/root` as `/root` (bound in the private mount
+//! namespace that `ip netns exec` creates), never the lab machine's real home.
 
 use super::{LabError, LabState, SSHD, io_err, load_state, save_state};
 use std::io::Write;
@@ -138,10 +140,15 @@ fn accept_loop(listener: TcpListener, netns: &str, hdir: &Path) {
         }
         let fd: OwnedFd = stream.into();
         let Ok(fd_out) = fd.try_clone() else { continue };
+        // `ip netns exec` gives the child a mount namespace of its own: the host's private
+        // /root is bound there, so each host has its own home (and rc files) like a machine.
         let spawned = Process::new("ip")
-            .args(["netns", "exec", netns, SSHD, "-i", "-f"])
+            .args(["netns", "exec", netns, "/bin/sh", "-c"])
+            .arg(r#"mount --bind "$1" /root && exec "$2" -i -f "$3" -E "$4""#)
+            .arg("labdeck-lab-host")
+            .arg(hdir.join("root"))
+            .arg(SSHD)
             .arg(&config)
-            .arg("-E")
             .arg(&sshd_log)
             .stdin(Stdio::from(fd))
             .stdout(Stdio::from(fd_out))
