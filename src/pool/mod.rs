@@ -132,8 +132,8 @@ impl Pool {
 
     /// Parses pool text; `path` names the file in errors and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Pool, PoolError> {
-        let file: PoolFile =
-            toml::from_str(text).map_err(|e| Box::new(diag::from_toml_error(path, text, &e)))?;
+        let file: PoolFile = toml::from_str(text)
+            .map_err(|e| Box::new(diag::from_toml_error(path, &redact_secrets(text, None), &e)))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| -> PathBuf {
             let p = expand_home(p);
@@ -188,16 +188,19 @@ impl Pool {
                     if let Some(var) = password_env
                         && !valid_env_name(var.get_ref())
                     {
-                        return Err(err(
-                            format!("`{}` is not an environment variable name", var.get_ref()),
+                        // It may be a password put there by mistake: never echo it.
+                        return Err(PoolError::from(Box::new(ConfigError::at(
+                            path,
+                            &redact_secrets(text, Some(var.span())),
+                            var.span(),
+                            "password_env is not an environment variable name",
                             Some(
                                 "password_env names the variable that holds the password \
                                  (letters, digits and `_`, not starting with a digit); \
                                  never put the password itself in the pool"
                                     .into(),
                             ),
-                            var.span(),
-                        ));
+                        ))));
                     }
                     let ssh_config = match m
                         .ssh_config
@@ -381,6 +384,40 @@ fn resolve_jumps(
         }
     }
     Ok(())
+}
+
+/// `text` for an error's source excerpt, with the values of `password`/`passphrase` keys
+/// (which are not valid keys, but may be written by mistake) and the `also` span replaced
+/// by `*`. Byte offsets are unchanged, so spans stay valid.
+fn redact_secrets(text: &str, also: Option<std::ops::Range<usize>>) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim().trim_matches('"').to_ascii_lowercase();
+            if ["password", "passphrase", "passwd"].contains(&key.as_str()) {
+                let start = offset + (line.len() - value.len());
+                let end = offset + line.trim_end().len();
+                star(&mut bytes, start..end);
+            }
+        }
+        offset += line.len();
+    }
+    if let Some(span) = also {
+        star(&mut bytes, span);
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Overwrites `range` of `bytes` with `*`, keeping UTF-8 valid: every byte of a multi-byte
+/// character in the range becomes one `*`.
+fn star(bytes: &mut [u8], range: std::ops::Range<usize>) {
+    let end = range.end.min(bytes.len());
+    for b in bytes.iter_mut().take(end).skip(range.start) {
+        if *b != b'\n' {
+            *b = b'*';
+        }
+    }
 }
 
 fn valid_env_name(name: &str) -> bool {
@@ -634,7 +671,7 @@ password_env = "MID_PW"
             ),
             (
                 "[machines.a]\naddress = \"x\"\npassword_env = \"hunter2 is my password\"\n",
-                "p.toml:3:16: `hunter2 is my password` is not an environment variable name",
+                "p.toml:3:16: password_env is not an environment variable name",
                 Some("never put the password itself in the pool"),
             ),
         ];
@@ -651,6 +688,25 @@ password_env = "MID_PW"
                     e.help
                 );
             }
+        }
+        // A password is never echoed, not even in the source excerpt of the error.
+        for text in [
+            "[machines.a]\naddress = \"x\"\npassword_env = \"hunter2 is my password\"\n",
+            "[machines.a]\naddress = \"x\"\npassword = \"hunter2 is my password\"\n",
+            "[machines.a]\naddress = \"x\"\n\"passphrase\" = \"hunter2 is my pässword\"\n",
+        ] {
+            let PoolError::Config(e) = Pool::parse(Path::new("p.toml"), text).expect_err(text)
+            else {
+                panic!("config error")
+            };
+            let rendered = format!(
+                "{e} {:?} {:?}",
+                e.help,
+                miette::SourceCode::read_span(&e.source_code, &e.span, 2, 2)
+                    .map(|c| String::from_utf8_lossy(c.data()).into_owned())
+            );
+            assert!(!rendered.contains("hunter2"), "{rendered}");
+            assert!(!rendered.contains("password\""), "{rendered}");
         }
         // `password` is not a key: the nearest valid key is suggested.
         let err = Pool::parse(

@@ -113,11 +113,14 @@ fn ask_and_decrypt(path: &Path) -> Result<PrivateKey, SshError> {
     )))
 }
 
+/// Looks up the value of a password variable by name.
+pub(super) type PasswordLookup = dyn Fn(&str) -> Option<Zeroizing<String>> + Send + Sync;
+
 /// Where authentication finds what the environment provides: the password variable's
 /// value and the agent's socket. Production code reads the process environment
 /// ([`Environment::process`]); tests inject their own.
 pub(super) struct Environment {
-    pub password: Box<dyn Fn(&str) -> Option<Zeroizing<String>> + Send + Sync>,
+    pub password: Box<PasswordLookup>,
     /// `SSH_AUTH_SOCK`.
     pub agent_socket: Option<PathBuf>,
 }
