@@ -393,11 +393,6 @@ impl SshConnection {
         self.handle.is_closed() || self.jumps.iter().any(|j| j.is_closed())
     }
 
-    /// How many jump hosts this connection goes through.
-    pub fn jump_count(&self) -> usize {
-        self.jumps.len()
-    }
-
     /// Says goodbye to the server, then to each jump host, innermost first.
     pub async fn disconnect(&self) {
         let _ = self
