@@ -9,7 +9,10 @@
 //! Each host is reached at `127.0.0.1:<port>`: a small listener daemon (`labdeck lab serve`,
 //! see [`serve`]) accepts each connection in the root namespace and starts
 //! `ip netns exec <ns> sshd -i` with the socket as its stdin and stdout, so every SSH
-//! session runs inside the host's namespace and sees only that host's devices.
+//! session runs inside the host's namespace and sees only that host's devices. The same
+//! daemon also listens on port 22 inside each namespace, so a host is reachable from its
+//! neighbours at its test-link addresses (`198.18.L.H:22`), e.g. as the target of a jump;
+//! `known_hosts` lists each host's key for its loopback port and for each link address.
 //!
 //! Invariants: `lab.json` is written before any namespace is created and lists everything
 //! to remove, so `lab down` can always undo a partial `lab up`; `lab down` is idempotent;
@@ -432,6 +435,11 @@ fn build(dir: &Path, state: &mut LabState) -> Result<(), LabError> {
             "[127.0.0.1]:{} {kind} {b64}",
             host.port.unwrap_or(0)
         );
+        // Port 22 on each test-link address, for connections through another host.
+        for iface in &host.interfaces {
+            let ip = iface.ip4.split('/').next().unwrap_or(&iface.ip4);
+            let _ = writeln!(known_hosts, "{ip} {kind} {b64}");
+        }
     }
     write(&dir.join("known_hosts"), &known_hosts)?;
     write(&dir.join("pool.toml"), &pool_toml(state))?;

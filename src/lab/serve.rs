@@ -1,17 +1,23 @@
-//! The lab's listener daemon (`labdeck lab serve`): one loopback port per host; each
-//! accepted connection becomes `ip netns exec <ns> sshd -i` with the socket as stdin/stdout.
+//! The lab's listener daemon (`labdeck lab serve`). Each host has two listeners: one
+//! loopback port in the root namespace (how labdeck reaches the host), and port 22 on every
+//! address *inside* the host's namespace (so hosts reach each other over the test links, as
+//! a jump host would). Each accepted connection becomes `ip netns exec <ns> sshd -i` with
+//! the socket as stdin/stdout.
 //!
-//! Invariants: the daemon leads its own session, so `lab down` ends it (and any `sshd -i`
-//! still attached) with one signal to its process group; ports are published atomically in
-//! `ports.json` only once every listener is bound; every accepted connection is appended to
-//! `hosts/<h>/connections.log`, which tests use to count connections at the server side;
-//! every session sees the host's own `hosts/<h>/root` as `/root` (bound in the private mount
-//! namespace that `ip netns exec` creates), never the lab machine's real home.
+//! Invariants: the daemon leads its own session, so `lab down` ends it (its threads, and
+//! any `sshd -i` still attached) with one signal to its process group; a namespace listener
+//! is bound by a thread that first joined the namespace (`setns` changes only the calling
+//! thread's network namespace); ports are published atomically in `ports.json` only once
+//! every listener of every host is bound; every accepted connection is appended to
+//! `hosts/<h>/connections.log` (`<ms> <peer> <listener>`), which tests use to count
+//! connections at the server side; every session sees the host's own `hosts/<h>/root`
+//! as `/root` (bound in the private mount namespace that `ip netns exec` creates), never
+//! the lab machine's real home.
 
 use super::{LabError, LabState, SSHD, io_err, load_state, save_state};
 use std::io::Write;
 use std::net::TcpListener;
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command as Process, Stdio};
@@ -89,6 +95,38 @@ pub fn run(dir: &Path) -> Result<(), LabError> {
             .port();
         listeners.push((l, port));
     }
+    // Port 22 inside each namespace, each bound by its own thread after setns.
+    let (bound_tx, bound_rx) = std::sync::mpsc::channel();
+    let mut threads = Vec::with_capacity(2 * state.hosts.len());
+    for host in &state.hosts {
+        let hdir = dir.join("hosts").join(&host.name);
+        let netns = host.netns.clone();
+        let bound_tx = bound_tx.clone();
+        threads.push(std::thread::spawn(move || {
+            match bind_in_namespace(&netns, 22) {
+                Ok(listener) => {
+                    let _ = bound_tx.send(Ok(()));
+                    drop(bound_tx);
+                    accept_loop(listener, &netns, &hdir, "netns");
+                }
+                Err(e) => {
+                    let _ = bound_tx.send(Err(e));
+                }
+            }
+        }));
+    }
+    drop(bound_tx);
+    for _ in &state.hosts {
+        match bound_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => {
+                return Err(LabError::Io(
+                    "a namespace listener thread ended before binding".into(),
+                ));
+            }
+        }
+    }
     let ports: Vec<u16> = listeners.iter().map(|(_, p)| *p).collect();
     let tmp = dir.join(".ports.json.tmp");
     let text = serde_json::to_string(&ports).map_err(|e| LabError::Io(e.to_string()))?;
@@ -96,12 +134,11 @@ pub fn run(dir: &Path) -> Result<(), LabError> {
     std::fs::rename(&tmp, dir.join("ports.json"))
         .map_err(|e| io_err("cannot write", &dir.join("ports.json"), e))?;
 
-    let mut threads = Vec::new();
     for ((listener, _), host) in listeners.into_iter().zip(&state.hosts) {
         let hdir = dir.join("hosts").join(&host.name);
         let netns = host.netns.clone();
         threads.push(std::thread::spawn(move || {
-            accept_loop(listener, &netns, &hdir)
+            accept_loop(listener, &netns, &hdir, "loopback")
         }));
     }
     for t in threads {
@@ -110,7 +147,23 @@ pub fn run(dir: &Path) -> Result<(), LabError> {
     Ok(())
 }
 
-fn accept_loop(listener: TcpListener, netns: &str, hdir: &Path) {
+/// Joins the network namespace `netns` (this thread only) and binds `0.0.0.0:port` there.
+fn bind_in_namespace(netns: &str, port: u16) -> Result<TcpListener, LabError> {
+    let path = Path::new("/run/netns").join(netns);
+    let ns = std::fs::File::open(&path).map_err(|e| io_err("cannot open", &path, e))?;
+    // SAFETY: setns on an open namespace file; it affects only the calling thread, which
+    // from now on serves this namespace alone.
+    if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+        return Err(LabError::Io(format!(
+            "cannot enter network namespace {netns}: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    TcpListener::bind(("0.0.0.0", port))
+        .map_err(|e| LabError::Io(format!("cannot bind port {port} in {netns}: {e}")))
+}
+
+fn accept_loop(listener: TcpListener, netns: &str, hdir: &Path, which: &str) {
     let config = hdir.join("sshd_config");
     let sshd_log = hdir.join("sshd.log");
     let conn_log: PathBuf = hdir.join("connections.log");
@@ -136,7 +189,7 @@ fn accept_loop(listener: TcpListener, netns: &str, hdir: &Path) {
                 .duration_since(UNIX_EPOCH)
                 .map(|d| d.as_millis())
                 .unwrap_or(0);
-            let _ = writeln!(f, "{ms} {peer}");
+            let _ = writeln!(f, "{ms} {peer} {which}");
         }
         let fd: OwnedFd = stream.into();
         let Ok(fd_out) = fd.try_clone() else { continue };

@@ -4,7 +4,9 @@
 //! transport, free properties, interfaces with network labels, and optional VPP API sockets.
 //! Invariants after [`Pool::load`]: machine names are unique and non-empty, interface names
 //! are unique per machine, relative paths are resolved against the pool file's directory,
-//! and every error names `file:line:column` (unknown keys come with the nearest valid key).
+//! every `proxy_jump` names an SSH machine of the pool and the jumps form no loop, the pool
+//! holds only the *name* of a password's environment variable (never a password), and every
+//! error names `file:line:column` (unknown keys come with the nearest valid key).
 
 use crate::diag::{self, ConfigError};
 use indexmap::IndexMap;
@@ -65,6 +67,32 @@ pub struct SshSpec {
     pub port: u16,
     pub user: String,
     pub identity: Option<PathBuf>,
+    /// Name of the environment variable that holds the login password (`password_env`).
+    /// Only the name is ever stored; the password is read when authenticating.
+    pub password_env: Option<String>,
+    /// Resolve the address through OpenSSH's `ssh -G` (`ssh_config`); `None` when off.
+    pub ssh_config: Option<SshConfigSpec>,
+    /// The pool machine to connect through first (`proxy_jump`), already resolved; it may
+    /// have its own jump, which makes a chain. Never cyclic.
+    pub proxy_jump: Option<Box<JumpSpec>>,
+}
+
+/// How to consult OpenSSH's client configuration for a machine.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct SshConfigSpec {
+    /// `ssh -F FILE`; `None` reads the user's `~/.ssh/config` as `ssh` does.
+    pub file: Option<PathBuf>,
+    /// The port the pool set explicitly (passed as `-p`, so it wins over the config).
+    pub port: Option<u16>,
+    /// The user the pool set explicitly (passed as `-l`).
+    pub user: Option<String>,
+}
+
+/// A jump host: another machine of the pool.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JumpSpec {
+    pub machine: String,
+    pub ssh: SshSpec,
 }
 
 impl SshSpec {
@@ -104,14 +132,16 @@ impl Pool {
 
     /// Parses pool text; `path` names the file in errors and anchors relative paths.
     pub fn parse(path: &Path, text: &str) -> Result<Pool, PoolError> {
-        let file: PoolFile =
-            toml::from_str(text).map_err(|e| Box::new(diag::from_toml_error(path, text, &e)))?;
+        let file: PoolFile = toml::from_str(text)
+            .map_err(|e| Box::new(diag::from_toml_error(path, &redact_secrets(text, None), &e)))?;
         let base = path.parent().unwrap_or(Path::new("."));
         let resolve = |p: &str| -> PathBuf {
             let p = expand_home(p);
             if p.is_absolute() { p } else { base.join(p) }
         };
         let mut machines = Vec::with_capacity(file.machines.len());
+        // (machine, the name of its jump machine as written), resolved once all are read.
+        let mut jumps: Vec<(String, Spanned<String>)> = Vec::new();
         for (name, spanned) in &file.machines {
             let span = spanned.span();
             let m = spanned.get_ref();
@@ -145,23 +175,63 @@ impl Pool {
                     TransportSpec::Local
                 }
                 (Some(TransportKind::Ssh) | None, Some(addr)) => {
-                    let port = m.port.or(file.defaults.port).unwrap_or(22);
+                    let explicit_port = m.port.or(file.defaults.port);
+                    let port = explicit_port.unwrap_or(22);
                     if port == 0 {
                         return Err(err("port 0 is not a valid SSH port".into(), None, span));
+                    }
+                    let explicit_user = m.user.clone().or_else(|| file.defaults.user.clone());
+                    let password_env = m
+                        .password_env
+                        .as_ref()
+                        .or(file.defaults.password_env.as_ref());
+                    if let Some(var) = password_env
+                        && !valid_env_name(var.get_ref())
+                    {
+                        // It may be a password put there by mistake: never echo it.
+                        return Err(PoolError::from(Box::new(ConfigError::at(
+                            path,
+                            &redact_secrets(text, Some(var.span())),
+                            var.span(),
+                            "password_env is not an environment variable name",
+                            Some(
+                                "password_env names the variable that holds the password \
+                                 (letters, digits and `_`, not starting with a digit); \
+                                 never put the password itself in the pool"
+                                    .into(),
+                            ),
+                        ))));
+                    }
+                    let ssh_config = match m
+                        .ssh_config
+                        .as_ref()
+                        .or(file.defaults.ssh_config.as_ref())
+                        .or(file.ssh_config.as_ref())
+                    {
+                        None | Some(SshConfigFile::Flag(false)) => None,
+                        Some(SshConfigFile::Flag(true)) => Some(None),
+                        Some(SshConfigFile::Path(p)) => Some(Some(resolve(p))),
+                    }
+                    .map(|file| SshConfigSpec {
+                        file,
+                        port: explicit_port,
+                        user: explicit_user.clone(),
+                    });
+                    if let Some(jump) = &m.proxy_jump {
+                        jumps.push((name.clone(), jump.clone()));
                     }
                     TransportSpec::Ssh(SshSpec {
                         host: addr.get_ref().clone(),
                         port,
-                        user: m
-                            .user
-                            .clone()
-                            .or_else(|| file.defaults.user.clone())
-                            .unwrap_or_else(|| "root".into()),
+                        user: explicit_user.unwrap_or_else(|| "root".into()),
                         identity: m
                             .identity
                             .as_deref()
                             .or(file.defaults.identity.as_deref())
                             .map(resolve),
+                        password_env: password_env.map(|v| v.get_ref().clone()),
+                        ssh_config,
+                        proxy_jump: None,
                     })
                 }
             };
@@ -213,6 +283,8 @@ impl Pool {
                 },
             });
         }
+        resolve_jumps(&mut machines, &jumps)
+            .map_err(|(msg, help, span)| Box::new(ConfigError::at(path, text, span, msg, help)))?;
         Ok(Pool {
             path: path.to_owned(),
             known_hosts: file.known_hosts.as_deref().map(resolve),
@@ -230,6 +302,130 @@ impl Pool {
     pub fn machine_names(&self) -> impl Iterator<Item = &str> {
         self.machines.iter().map(|m| m.name.as_str())
     }
+}
+
+/// A located pool error before it is attached to the file: message, help, span.
+type SpanError = (String, Option<String>, std::ops::Range<usize>);
+
+/// Fills in every `proxy_jump` with the named machine's resolved spec. Refuses unknown and
+/// local machines and cycles, located at the `proxy_jump` value.
+fn resolve_jumps(
+    machines: &mut [Machine],
+    jumps: &[(String, Spanned<String>)],
+) -> Result<(), SpanError> {
+    let direct: BTreeMap<&str, &Spanned<String>> =
+        jumps.iter().map(|(m, j)| (m.as_str(), j)).collect();
+    let mut resolved: BTreeMap<String, JumpSpec> = BTreeMap::new();
+    for (machine, _) in jumps {
+        // Walk the chain from `machine`, checking each link.
+        let mut chain: Vec<&str> = vec![machine.as_str()];
+        let mut current = machine.as_str();
+        while let Some(jump) = direct.get(current) {
+            let target = jump.get_ref().as_str();
+            let Some(jm) = machines.iter().find(|m| m.name == target) else {
+                let help = crate::diag::nearest(target, machines.iter().map(|m| m.name.as_str()))
+                    .map(|best| {
+                        format!(
+                            "did you mean `{best}`? proxy_jump names another machine of this pool"
+                        )
+                    })
+                    .unwrap_or_else(|| "proxy_jump names another machine of this pool".into());
+                return Err((
+                    format!("proxy_jump of `{current}` names no machine: `{target}`"),
+                    Some(help),
+                    jump.span(),
+                ));
+            };
+            if !matches!(jm.transport, TransportSpec::Ssh(_)) {
+                return Err((
+                    format!(
+                        "proxy_jump of `{current}` names `{target}`, which is not reached over SSH"
+                    ),
+                    Some("a jump host must be an SSH machine with an `address`".into()),
+                    jump.span(),
+                ));
+            }
+            if chain.contains(&target) {
+                chain.push(target);
+                return Err((
+                    format!("proxy_jump makes a loop: {}", chain.join(" → ")),
+                    Some("a machine cannot be reached through itself".into()),
+                    jump.span(),
+                ));
+            }
+            chain.push(target);
+            current = target;
+        }
+        // Build the spec innermost-last: the last machine of the chain has no jump.
+        let mut spec: Option<Box<JumpSpec>> = None;
+        for name in chain.iter().skip(1).rev() {
+            let Some(TransportSpec::Ssh(ssh)) = machines
+                .iter()
+                .find(|m| m.name == *name)
+                .map(|m| &m.transport)
+            else {
+                continue;
+            };
+            let mut ssh = ssh.clone();
+            ssh.proxy_jump = spec.take();
+            spec = Some(Box::new(JumpSpec {
+                machine: (*name).to_owned(),
+                ssh,
+            }));
+        }
+        if let Some(spec) = spec {
+            resolved.insert(machine.clone(), *spec);
+        }
+    }
+    for m in machines.iter_mut() {
+        if let (TransportSpec::Ssh(ssh), Some(jump)) = (&mut m.transport, resolved.remove(&m.name))
+        {
+            ssh.proxy_jump = Some(Box::new(jump));
+        }
+    }
+    Ok(())
+}
+
+/// `text` for an error's source excerpt, with the values of `password`/`passphrase` keys
+/// (which are not valid keys, but may be written by mistake) and the `also` span replaced
+/// by `*`. Byte offsets are unchanged, so spans stay valid.
+fn redact_secrets(text: &str, also: Option<std::ops::Range<usize>>) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if let Some((key, value)) = line.split_once('=') {
+            let key = key.trim().trim_matches('"').to_ascii_lowercase();
+            if ["password", "passphrase", "passwd"].contains(&key.as_str()) {
+                let start = offset + (line.len() - value.len());
+                let end = offset + line.trim_end().len();
+                star(&mut bytes, start..end);
+            }
+        }
+        offset += line.len();
+    }
+    if let Some(span) = also {
+        star(&mut bytes, span);
+    }
+    String::from_utf8(bytes).unwrap_or_default()
+}
+
+/// Overwrites `range` of `bytes` with `*`, keeping UTF-8 valid: every byte of a multi-byte
+/// character in the range becomes one `*`.
+fn star(bytes: &mut [u8], range: std::ops::Range<usize>) {
+    let end = range.end.min(bytes.len());
+    for b in bytes.iter_mut().take(end).skip(range.start) {
+        if *b != b'\n' {
+            *b = b'*';
+        }
+    }
+}
+
+fn valid_env_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn expand_home(p: &str) -> PathBuf {
@@ -271,6 +467,16 @@ struct PoolFile {
     defaults: Defaults,
     #[serde(default)]
     machines: IndexMap<String, Spanned<MachineFile>>,
+    /// Resolve every SSH machine through `ssh -G` (unless a machine says otherwise).
+    ssh_config: Option<SshConfigFile>,
+}
+
+/// `ssh_config = true | false | "PATH"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum SshConfigFile {
+    Flag(bool),
+    Path(String),
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -279,6 +485,8 @@ struct Defaults {
     user: Option<String>,
     port: Option<u16>,
     identity: Option<String>,
+    password_env: Option<Spanned<String>>,
+    ssh_config: Option<SshConfigFile>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
@@ -303,6 +511,9 @@ struct MachineFile {
     #[serde(default)]
     vpp_api_sockets: Vec<String>,
     vpp_restart_command: Option<String>,
+    password_env: Option<Spanned<String>>,
+    ssh_config: Option<SshConfigFile>,
+    proxy_jump: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -383,6 +594,134 @@ transport = "local"
         assert_eq!(
             pool.machine("local").map(|m| &m.transport),
             Some(&TransportSpec::Local)
+        );
+    }
+
+    const JUMPS: &str = r#"
+ssh_config = "ssh.conf"
+[defaults]
+password_env = "LAB_PW"
+[machines.h1]
+address = "127.0.0.1"
+port = 2201
+ssh_config = false
+[machines.far]
+address = "198.18.2.3"
+proxy_jump = "mid"
+user = "admin"
+[machines.mid]
+address = "198.18.1.2"
+proxy_jump = "h1"
+password_env = "MID_PW"
+"#;
+
+    #[test]
+    fn proxy_jumps_resolve_to_chains_and_new_fields_load() {
+        let pool = Pool::parse(Path::new("/lab/pool.toml"), JUMPS).expect("valid pool");
+        let ssh = |name: &str| match &pool.machine(name).expect(name).transport {
+            TransportSpec::Ssh(s) => s.clone(),
+            TransportSpec::Local => panic!("{name} is ssh"),
+        };
+        let far = ssh("far");
+        let mid = far.proxy_jump.as_ref().expect("far jumps");
+        assert_eq!(mid.machine, "mid");
+        assert_eq!(mid.ssh.host, "198.18.1.2");
+        assert_eq!(mid.ssh.password_env.as_deref(), Some("MID_PW"));
+        let h1 = mid.ssh.proxy_jump.as_ref().expect("mid jumps");
+        assert_eq!(h1.machine, "h1");
+        assert_eq!(h1.ssh.port, 2201);
+        assert!(h1.ssh.proxy_jump.is_none());
+        assert_eq!(ssh("mid").proxy_jump.as_deref(), Some(h1.as_ref()));
+        assert_eq!(far.password_env.as_deref(), Some("LAB_PW"));
+        // Pool-level ssh_config applies unless the machine turns it off; explicit port and
+        // user are kept apart so that they can be passed to `ssh -G`.
+        assert_eq!(
+            far.ssh_config,
+            Some(SshConfigSpec {
+                file: Some(PathBuf::from("/lab/ssh.conf")),
+                port: None,
+                user: Some("admin".into()),
+            })
+        );
+        assert_eq!(h1.ssh.ssh_config, None);
+    }
+
+    #[test]
+    fn bad_jumps_and_password_env_are_located() {
+        let cases = [
+            (
+                "[machines.a]\naddress = \"x\"\nproxy_jump = \"bb\"\n[machines.b]\naddress = \"y\"\n",
+                "p.toml:3:14: proxy_jump of `a` names no machine: `bb`",
+                Some("did you mean `b`?"),
+            ),
+            (
+                "[machines.a]\naddress = \"x\"\nproxy_jump = \"b\"\n[machines.b]\naddress = \"y\"\nproxy_jump = \"a\"\n",
+                "p.toml:6:14: proxy_jump makes a loop: a → b → a",
+                None,
+            ),
+            (
+                "[machines.a]\naddress = \"x\"\nproxy_jump = \"a\"\n",
+                "p.toml:3:14: proxy_jump makes a loop: a → a",
+                None,
+            ),
+            (
+                "[machines.a]\naddress = \"x\"\nproxy_jump = \"here\"\n[machines.here]\ntransport = \"local\"\n",
+                "p.toml:3:14: proxy_jump of `a` names `here`, which is not reached over SSH",
+                None,
+            ),
+            (
+                "[machines.a]\naddress = \"x\"\npassword_env = \"hunter2 is my password\"\n",
+                "p.toml:3:16: password_env is not an environment variable name",
+                Some("never put the password itself in the pool"),
+            ),
+        ];
+        for (text, expected, help) in cases {
+            let PoolError::Config(e) = Pool::parse(Path::new("p.toml"), text).expect_err(text)
+            else {
+                panic!("config error for {text}")
+            };
+            assert_eq!(e.to_string(), expected);
+            if let Some(help) = help {
+                assert!(
+                    e.help.as_deref().unwrap_or("").contains(help),
+                    "{:?}",
+                    e.help
+                );
+            }
+        }
+        // A password is never echoed, not even in the source excerpt of the error.
+        for text in [
+            "[machines.a]\naddress = \"x\"\npassword_env = \"hunter2 is my password\"\n",
+            "[machines.a]\naddress = \"x\"\npassword = \"hunter2 is my password\"\n",
+            "[machines.a]\naddress = \"x\"\n\"passphrase\" = \"hunter2 is my pässword\"\n",
+        ] {
+            let PoolError::Config(e) = Pool::parse(Path::new("p.toml"), text).expect_err(text)
+            else {
+                panic!("config error")
+            };
+            let rendered = format!(
+                "{e} {:?} {:?}",
+                e.help,
+                miette::SourceCode::read_span(&e.source_code, &e.span, 2, 2)
+                    .map(|c| String::from_utf8_lossy(c.data()).into_owned())
+            );
+            assert!(!rendered.contains("hunter2"), "{rendered}");
+            assert!(!rendered.contains("password\""), "{rendered}");
+        }
+        // `password` is not a key: the nearest valid key is suggested.
+        let err = Pool::parse(
+            Path::new("p.toml"),
+            "[machines.a]\naddress = \"x\"\npassword = \"s\"\n",
+        )
+        .expect_err("unknown key");
+        let PoolError::Config(e) = err else {
+            panic!("config error")
+        };
+        assert!(
+            e.help
+                .as_deref()
+                .unwrap_or("")
+                .starts_with("did you mean `password_env`?")
         );
     }
 

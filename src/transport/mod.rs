@@ -149,15 +149,7 @@ impl Connection {
                     .accept_new_hostkeys
                     .then(|| known_hosts.first().cloned())
                     .flatten();
-                let target = SshTarget {
-                    host: spec.host.clone(),
-                    port: spec.port,
-                    user: spec.user.clone(),
-                    identity: spec.identity.clone(),
-                    known_hosts,
-                    accept_new_into,
-                    connect_timeout: timeout,
-                };
+                let target = SshTarget::from_pool(spec, known_hosts, accept_new_into, timeout);
                 Ok(Connection::Ssh(SshConnection::connect(&target).await?))
             }
         }
