@@ -86,8 +86,7 @@ async fn labdeck_run(
         }));
     }
     for w in workers {
-        w.await
-            .map_err(|e| BenchError::Command(e.to_string()))??;
+        w.await.map_err(|e| BenchError::Command(e.to_string()))??;
     }
     Ok(started.elapsed().as_secs_f64())
 }
@@ -106,7 +105,10 @@ async fn one(engine: &EngineHandle, host: &str) -> Result<(), BenchError> {
         .await
         .map_err(|e| BenchError::Command(e.to_string()))?;
     if snap.state != JobState::Passed {
-        return Err(BenchError::Command(format!("{:?}: {:?}", snap.state, snap.exit)));
+        return Err(BenchError::Command(format!(
+            "{:?}: {:?}",
+            snap.state, snap.exit
+        )));
     }
     Ok(())
 }
@@ -114,7 +116,10 @@ async fn one(engine: &EngineHandle, host: &str) -> Result<(), BenchError> {
 /// OpenSSH client arguments that reach `machine` with the pool's key and known_hosts.
 fn ssh_args(pool: &Pool, machine: &Machine) -> Result<Vec<String>, BenchError> {
     let TransportSpec::Ssh(spec) = &machine.transport else {
-        return Err(BenchError::Setup(format!("{} is not an SSH machine", machine.name)));
+        return Err(BenchError::Setup(format!(
+            "{} is not an SSH machine",
+            machine.name
+        )));
     };
     let mut args = vec![
         "-p".to_owned(),
@@ -130,7 +135,12 @@ fn ssh_args(pool: &Pool, machine: &Machine) -> Result<Vec<String>, BenchError> {
         args.extend(["-o".into(), format!("UserKnownHostsFile={}", kh.display())]);
     }
     if let Some(id) = &spec.identity {
-        args.extend(["-i".into(), id.display().to_string(), "-o".into(), "IdentitiesOnly=yes".into()]);
+        args.extend([
+            "-i".into(),
+            id.display().to_string(),
+            "-o".into(),
+            "IdentitiesOnly=yes".into(),
+        ]);
     }
     args.push(format!("{}@{}", spec.user, spec.host));
     Ok(args)
@@ -150,7 +160,12 @@ fn ssh_run(args: &[String], extra: &[&str]) -> Result<(), BenchError> {
     }
 }
 
-fn ssh_rate(args: &[String], extra: &[String], total: usize, concurrency: usize) -> Result<f64, BenchError> {
+fn ssh_rate(
+    args: &[String],
+    extra: &[String],
+    total: usize,
+    concurrency: usize,
+) -> Result<f64, BenchError> {
     let started = Instant::now();
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..concurrency)
@@ -162,9 +177,10 @@ fn ssh_rate(args: &[String], extra: &[String], total: usize, concurrency: usize)
                 })
             })
             .collect();
-        workers
-            .into_iter()
-            .try_for_each(|w| w.join().map_err(|_| BenchError::Command("worker panicked".into()))?)
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .map_err(|_| BenchError::Command("worker panicked".into()))?
+        })
     })?;
     Ok(started.elapsed().as_secs_f64())
 }
@@ -201,22 +217,46 @@ pub async fn run_ssh(b: &SshBench) -> Result<Vec<Figure>, BenchError> {
         connects.push(t.elapsed().as_secs_f64());
         conn.close().await;
     }
-    figures.push(Figure { name: "labdeck connect+auth".into(), commands: 1, seconds: median(connects) });
+    figures.push(Figure {
+        name: "labdeck connect+auth".into(),
+        commands: 1,
+        seconds: median(connects),
+    });
     let mut plain = Vec::new();
     for _ in 0..7 {
         let t = Instant::now();
         ssh_run(&args, &[])?;
         plain.push(t.elapsed().as_secs_f64());
     }
-    figures.push(Figure { name: "plain ssh, one command".into(), commands: 1, seconds: median(plain) });
+    figures.push(Figure {
+        name: "plain ssh, one command".into(),
+        commands: 1,
+        seconds: median(plain),
+    });
 
     let channel = engine(&b.pool, false);
-    figures.push(Figure { name: "labdeck channel/command, sequential".into(), commands: n, seconds: labdeck_run(&channel, &b.host, n, 1).await? });
-    figures.push(Figure { name: format!("labdeck channel/command, {c} concurrent"), commands: n, seconds: labdeck_run(&channel, &b.host, n, c).await? });
+    figures.push(Figure {
+        name: "labdeck channel/command, sequential".into(),
+        commands: n,
+        seconds: labdeck_run(&channel, &b.host, n, 1).await?,
+    });
+    figures.push(Figure {
+        name: format!("labdeck channel/command, {c} concurrent"),
+        commands: n,
+        seconds: labdeck_run(&channel, &b.host, n, c).await?,
+    });
     channel.shutdown().await;
     let shell = engine(&b.pool, true);
-    figures.push(Figure { name: "labdeck long-lived shell, sequential".into(), commands: n, seconds: labdeck_run(&shell, &b.host, n, 1).await? });
-    figures.push(Figure { name: format!("labdeck shell + channels, {c} concurrent"), commands: n, seconds: labdeck_run(&shell, &b.host, n, c).await? });
+    figures.push(Figure {
+        name: "labdeck long-lived shell, sequential".into(),
+        commands: n,
+        seconds: labdeck_run(&shell, &b.host, n, 1).await?,
+    });
+    figures.push(Figure {
+        name: format!("labdeck shell + channels, {c} concurrent"),
+        commands: n,
+        seconds: labdeck_run(&shell, &b.host, n, c).await?,
+    });
     shell.shutdown().await;
 
     // OpenSSH ControlMaster.
@@ -234,14 +274,35 @@ pub async fn run_ssh(b: &SshBench) -> Result<Vec<Figure>, BenchError> {
     let cm = vec!["-S".to_owned(), socket.display().to_string()];
     let seq = ssh_rate(&args, &cm, n, 1);
     let conc = ssh_rate(&args, &cm, n, c);
-    let _ = Process::new("ssh").args(["-S"]).arg(&socket).args(["-O", "exit"]).args(&args).output();
+    let _ = Process::new("ssh")
+        .args(["-S"])
+        .arg(&socket)
+        .args(["-O", "exit"])
+        .args(&args)
+        .output();
     let _ = std::fs::remove_dir_all(&dir);
-    figures.push(Figure { name: "OpenSSH ControlMaster, sequential".into(), commands: n, seconds: seq? });
-    figures.push(Figure { name: format!("OpenSSH ControlMaster, {c} concurrent"), commands: n, seconds: conc? });
+    figures.push(Figure {
+        name: "OpenSSH ControlMaster, sequential".into(),
+        commands: n,
+        seconds: seq?,
+    });
+    figures.push(Figure {
+        name: format!("OpenSSH ControlMaster, {c} concurrent"),
+        commands: n,
+        seconds: conc?,
+    });
 
     let p = b.plain_ssh_commands.max(c);
-    figures.push(Figure { name: "plain ssh per command, sequential".into(), commands: p, seconds: ssh_rate(&args, &[], p, 1)? });
-    figures.push(Figure { name: format!("plain ssh per command, {c} concurrent"), commands: p, seconds: ssh_rate(&args, &[], p, c)? });
+    figures.push(Figure {
+        name: "plain ssh per command, sequential".into(),
+        commands: p,
+        seconds: ssh_rate(&args, &[], p, 1)?,
+    });
+    figures.push(Figure {
+        name: format!("plain ssh per command, {c} concurrent"),
+        commands: p,
+        seconds: ssh_rate(&args, &[], p, c)?,
+    });
     Ok(figures)
 }
 
@@ -256,7 +317,11 @@ pub fn render(figures: &[Figure]) -> String {
     use std::fmt::Write as _;
     let find = |prefix: &str| figures.iter().find(|f| f.name.starts_with(prefix));
     let mut s = String::new();
-    let _ = writeln!(s, "{:<44} {:>10} {:>12}", "measurement", "commands", "result");
+    let _ = writeln!(
+        s,
+        "{:<44} {:>10} {:>12}",
+        "measurement", "commands", "result"
+    );
     for f in figures {
         let result = if f.commands == 1 {
             format!("{:.1} ms", f.seconds * 1e3)
@@ -270,11 +335,44 @@ pub fn render(figures: &[Figure]) -> String {
         _ => "-".into(),
     };
     let _ = writeln!(s, "\nratios");
-    let _ = writeln!(s, "  channel/command vs ControlMaster, sequential: {}", ratio(find("labdeck channel/command, seq"), find("OpenSSH ControlMaster, seq")));
-    let _ = writeln!(s, "  long-lived shell vs ControlMaster, sequential: {}", ratio(find("labdeck long-lived shell"), find("OpenSSH ControlMaster, seq")));
-    let _ = writeln!(s, "  channel/command vs ControlMaster, concurrent: {}", ratio(figures.iter().find(|f| f.name.starts_with("labdeck channel/command") && f.name.contains("concurrent")), figures.iter().find(|f| f.name.starts_with("OpenSSH ControlMaster") && f.name.contains("concurrent"))));
-    if let (Some(conn), Some(plain)) = (find("labdeck connect+auth"), find("plain ssh, one command")) {
-        let _ = writeln!(s, "  connect+auth / plain ssh command: 1/{:.1}", plain.seconds / conn.seconds.max(1e-9));
+    let _ = writeln!(
+        s,
+        "  channel/command vs ControlMaster, sequential: {}",
+        ratio(
+            find("labdeck channel/command, seq"),
+            find("OpenSSH ControlMaster, seq")
+        )
+    );
+    let _ = writeln!(
+        s,
+        "  long-lived shell vs ControlMaster, sequential: {}",
+        ratio(
+            find("labdeck long-lived shell"),
+            find("OpenSSH ControlMaster, seq")
+        )
+    );
+    let _ = writeln!(
+        s,
+        "  channel/command vs ControlMaster, concurrent: {}",
+        ratio(
+            figures
+                .iter()
+                .find(|f| f.name.starts_with("labdeck channel/command")
+                    && f.name.contains("concurrent")),
+            figures
+                .iter()
+                .find(|f| f.name.starts_with("OpenSSH ControlMaster")
+                    && f.name.contains("concurrent"))
+        )
+    );
+    if let (Some(conn), Some(plain)) =
+        (find("labdeck connect+auth"), find("plain ssh, one command"))
+    {
+        let _ = writeln!(
+            s,
+            "  connect+auth / plain ssh command: 1/{:.1}",
+            plain.seconds / conn.seconds.max(1e-9)
+        );
     }
     s
 }

@@ -2,6 +2,7 @@
 //!
 //! See ARCHITECTURE.md for the bird's-eye view and the code map.
 
+pub mod bench;
 pub mod cli;
 pub mod diag;
 pub mod engine;
@@ -12,6 +13,5 @@ pub mod ssh;
 pub mod transport;
 pub mod vpp;
 pub mod walk;
-pub mod bench;
 
 pub mod mapper;

@@ -72,7 +72,11 @@ async fn a_thousand_commands_share_one_connection_on_both_paths() {
             assert_eq!(snap.state, JobState::Passed);
             assert_eq!(snap.stdout_tail, format!("{i}\n").into_bytes());
         }
-        assert_eq!(server_connections(&lab, "h1") - before, 1, "fast path {fast_path}");
+        assert_eq!(
+            server_connections(&lab, "h1") - before,
+            1,
+            "fast path {fast_path}"
+        );
         let cache = engine.snapshot().await.expect("snapshot").cache;
         assert_eq!(cache.len(), 1);
         assert!(cache[0].reuse_count >= 999, "{:?}", cache[0]);
@@ -95,7 +99,10 @@ async fn more_than_eight_channels_open_a_second_connection() {
         jobs.push(engine.exec(s).await.expect("exec"));
     }
     for job in jobs {
-        let snap = engine.wait(job, Duration::from_secs(120)).await.expect("ends");
+        let snap = engine
+            .wait(job, Duration::from_secs(120))
+            .await
+            .expect("ends");
         assert_eq!(snap.state, JobState::Passed, "{:?}", snap.exit);
     }
     assert_eq!(server_connections(&lab, "h1") - before, 2);
@@ -107,7 +114,10 @@ async fn kill_wait_files_and_tails() {
     let lab = Lab::up(1, "line");
     let out_dir = tempfile::tempdir().expect("tempdir");
     let engine = engine_for(&lab, true, Some(out_dir.path().to_owned()));
-    let netns = lab.state()["hosts"][0]["netns"].as_str().expect("netns").to_owned();
+    let netns = lab.state()["hosts"][0]["netns"]
+        .as_str()
+        .expect("netns")
+        .to_owned();
 
     // A background job, killed explicitly, leaves nothing behind.
     let bg = engine
@@ -117,13 +127,54 @@ async fn kill_wait_files_and_tails() {
         })
         .await
         .expect("exec");
-    assert!(wait_for(|| namespace_processes(&netns).iter().filter(|p| p.contains("sleep 100")).count() == 2));
+    assert!(
+        wait_for(|| namespace_processes(&netns)
+            .iter()
+            .filter(|p| p.starts_with("sleep 100"))
+            .count()
+            == 2),
+        "{:?} {:?}",
+        namespace_processes(&netns),
+        engine.snapshot().await.map(|s| s.jobs)
+    );
     // wait() with a short bound does not kill it.
-    assert!(engine.wait(bg.clone(), Duration::from_millis(50)).await.is_err());
+    assert!(
+        engine
+            .wait(bg.clone(), Duration::from_millis(50))
+            .await
+            .is_err()
+    );
     engine.kill(bg.clone(), "TERM").await.expect("kill");
-    let snap = engine.wait(bg, Duration::from_secs(60)).await.expect("ends");
+    let snap = engine
+        .wait(bg, Duration::from_secs(60))
+        .await
+        .expect("ends");
     assert_eq!(snap.state, JobState::Killed);
-    assert!(wait_for(|| !namespace_processes(&netns).iter().any(|p| p.contains("sleep 100"))));
+    assert!(wait_for(|| !namespace_processes(&netns)
+        .iter()
+        .any(|p| p.contains("sleep 100"))));
+
+    // A foreground timeout on the fast path kills the command (and the shell it ran in);
+    // the engine opens a new shell and the next command runs normally.
+    let timed = engine
+        .exec(JobSpec {
+            timeout: Some(Duration::from_millis(500)),
+            ..spec("h1", "sleep 1002 & sleep 1003; wait")
+        })
+        .await
+        .expect("exec");
+    let snap = engine
+        .wait(timed, Duration::from_secs(60))
+        .await
+        .expect("ends");
+    assert_eq!(snap.state, JobState::TimedOut);
+    assert!(wait_for(|| !namespace_processes(&netns)
+        .iter()
+        .any(|p| p.contains("sleep 100"))));
+    let snap = run(&engine, "h1", "echo after").await;
+    assert_eq!(snap.state, JobState::Passed);
+    assert_eq!(snap.stdout_tail, b"after\n");
+    assert!(wait_for_async_shell(&engine));
 
     // Full output goes to files; memory keeps a bounded tail.
     let snap = run(&engine, "h1", "seq 1 100000").await;
@@ -134,6 +185,25 @@ async fn kill_wait_files_and_tails() {
     assert_eq!(snap.stdout_tail.len(), labdeck::engine::TAIL_BYTES);
     assert!(expected.as_bytes().ends_with(&snap.stdout_tail));
     engine.shutdown().await;
+}
+
+/// True once the engine reports an idle fast-path shell again.
+fn wait_for_async_shell(engine: &EngineHandle) -> bool {
+    let engine = engine.clone();
+    let handle = tokio::runtime::Handle::current();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                wait_for(|| {
+                    handle
+                        .block_on(engine.snapshot())
+                        .map(|s| s.cache.iter().any(|c| c.fast_path))
+                        .unwrap_or(false)
+                })
+            })
+            .join()
+            .unwrap_or(false)
+    })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,7 +237,10 @@ async fn a_slow_flood_never_stalls_a_short_command() {
         }
     }
     assert_eq!(order, vec![echo, flood.clone()], "echo must finish first");
-    let snap = engine.wait(flood, Duration::from_secs(60)).await.expect("ends");
+    let snap = engine
+        .wait(flood, Duration::from_secs(60))
+        .await
+        .expect("ends");
     assert_eq!(snap.state, JobState::Passed);
     assert!(flood_bytes > 0);
     engine.shutdown().await;
@@ -178,13 +251,24 @@ async fn sshd_killed_mid_job_errors_then_reconnects_and_disconnect_all() {
     let lab = Lab::up(1, "line");
     let engine = engine_for(&lab, false, None);
     let mut events = engine.subscribe().expect("subscribe");
-    let netns = lab.state()["hosts"][0]["netns"].as_str().expect("netns").to_owned();
+    let netns = lab.state()["hosts"][0]["netns"]
+        .as_str()
+        .expect("netns")
+        .to_owned();
     let before = server_connections(&lab, "h1");
     let long = engine.exec(spec("h1", "sleep 30")).await.expect("exec");
-    assert!(wait_for(|| namespace_processes(&netns).iter().any(|p| p.contains("sleep 30"))));
+    assert!(wait_for(|| namespace_processes(&netns)
+        .iter()
+        .any(|p| p.contains("sleep 30"))));
 
     // Kill every sshd of the host: the job's connection dies under it.
-    let pids = text(&std::process::Command::new("ip").args(["netns", "pids", &netns]).output().expect("ip").stdout);
+    let pids = text(
+        &std::process::Command::new("ip")
+            .args(["netns", "pids", &netns])
+            .output()
+            .expect("ip")
+            .stdout,
+    );
     for pid in pids.split_whitespace() {
         let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
         if text(&cmdline).contains("sshd") {
@@ -193,11 +277,17 @@ async fn sshd_killed_mid_job_errors_then_reconnects_and_disconnect_all() {
         }
     }
     assert_eq!(finished(&mut events, &long).await, JobState::Error);
-    let snap = engine.wait(long, Duration::from_secs(5)).await.expect("ended");
+    let snap = engine
+        .wait(long, Duration::from_secs(5))
+        .await
+        .expect("ended");
     let Some(labdeck::engine::Ending::TransportError { error, .. }) = snap.exit else {
         panic!("transport error expected, got {:?}", snap.exit)
     };
-    assert!(error.contains("connection lost") || error.contains("SSH session"), "{error}");
+    assert!(
+        error.contains("connection lost") || error.contains("SSH session"),
+        "{error}"
+    );
 
     // The engine stays responsive and the next command reconnects.
     let snap = run(&engine, "h1", "echo back").await;
@@ -206,20 +296,37 @@ async fn sshd_killed_mid_job_errors_then_reconnects_and_disconnect_all() {
     assert!(server_connections(&lab, "h1") - before >= 2);
 
     // Disconnect all closes the connection; the next command connects again.
-    let closed = engine.disconnect(DisconnectTarget::All).await.expect("disconnect");
+    let closed = engine
+        .disconnect(DisconnectTarget::All)
+        .await
+        .expect("disconnect");
     assert_eq!(closed, 1);
     let cache = engine.snapshot().await.expect("snapshot").cache;
     assert_eq!(cache[0].connections, 0);
     let key = cache[0].key.clone();
     assert!(matches!(
-        engine.disconnect(DisconnectTarget::Key("nobody@nowhere:1".into())).await,
+        engine
+            .disconnect(DisconnectTarget::Key("nobody@nowhere:1".into()))
+            .await,
         Err(labdeck::engine::EngineError::UnknownKey(_))
     ));
     let snap = run(&engine, "h1", "true").await;
     assert_eq!(snap.state, JobState::Passed);
-    assert_eq!(engine.disconnect(DisconnectTarget::Key(key)).await.expect("by key"), 1);
+    assert_eq!(
+        engine
+            .disconnect(DisconnectTarget::Key(key))
+            .await
+            .expect("by key"),
+        1
+    );
     let snap = run(&engine, "h1", "true").await;
     assert_eq!(snap.state, JobState::Passed);
-    assert_eq!(engine.disconnect(DisconnectTarget::Host("h1".into())).await.expect("by host"), 1);
+    assert_eq!(
+        engine
+            .disconnect(DisconnectTarget::Host("h1".into()))
+            .await
+            .expect("by host"),
+        1
+    );
     engine.shutdown().await;
 }

@@ -341,7 +341,7 @@ fn timeouts_and_exit_kill_whole_process_groups_on_the_host() {
     assert!(
         wait_for(|| namespace_processes(&netns)
             .iter()
-            .filter(|p| p.contains("sleep 100"))
+            .filter(|p| p.starts_with("sleep 100"))
             .count()
             == 2),
         "never started: {:?}",

@@ -566,6 +566,27 @@ impl Engine {
         self.emit_cache(key);
     }
 
+    /// Opens the key's fast-path shell on connection `id` (its channel counts at once).
+    fn open_shell(&mut self, key: &CacheKey, id: u64, connection: Connection) {
+        let Some(entry) = self.cache.get_mut(key) else {
+            return;
+        };
+        entry.shell_opening = true;
+        if let Some(p) = entry.connection(id) {
+            p.channels += 1;
+        }
+        let tx = self.internal_tx.clone();
+        let task_key = key.clone();
+        tokio::spawn(async move {
+            let result = connection.open_fast_shell().await;
+            let _ = tx.send(Internal::ShellOpened {
+                key: task_key,
+                connection_id: id,
+                result,
+            });
+        });
+    }
+
     fn exec(&mut self, spec: JobSpec) -> Result<JobRef, EngineError> {
         let Some(machine) = self.machines.get_mut(&spec.host) else {
             let hint = match crate::diag::nearest(&spec.host, self.pool.machine_names()) {
@@ -814,20 +835,7 @@ impl Engine {
                             && !entry.shell_opening
                             && !entry.shell_unavailable;
                         if open_shell {
-                            entry.shell_opening = true;
-                            if let Some(p) = entry.connection(id) {
-                                p.channels += 1;
-                            }
-                            let tx = self.internal_tx.clone();
-                            let task_key = key.clone();
-                            tokio::spawn(async move {
-                                let result = connection.open_fast_shell().await;
-                                let _ = tx.send(Internal::ShellOpened {
-                                    key: task_key,
-                                    connection_id: id,
-                                    result,
-                                });
-                            });
+                            self.open_shell(&key, id, connection);
                         }
                         if first {
                             self.emit_for_machines(&key, |host| Event::HostConnected {
@@ -940,16 +948,22 @@ impl Engine {
                     .jobs
                     .get(&job)
                     .and_then(|r| Some((r.connection.as_ref()?.0, r.owns_channel)));
+                let mut reopen_shell = None;
                 if let (Some(key), Some((conn_id, owns_channel))) = (&key, held)
                     && let Some(entry) = self.cache.get_mut(key)
                 {
                     let present = entry.connection(conn_id).is_some();
                     match shell {
                         Some(shell) if present => entry.shell = Some((conn_id, shell)),
-                        // The shell was in use and did not come back: its channel is gone.
+                        // The shell was in use and did not come back (killed with its job,
+                        // or lost): its channel is gone; open a new one if the link lives.
                         None if !owns_channel => {
+                            let usable = !entry.shell_unavailable;
                             if let Some(p) = entry.connection(conn_id) {
                                 p.channels = p.channels.saturating_sub(1);
+                                if p.connection.is_alive() && usable {
+                                    reopen_shell = Some((conn_id, p.connection.clone()));
+                                }
                             }
                         }
                         _ => {}
@@ -957,6 +971,9 @@ impl Engine {
                     if owns_channel && let Some(p) = entry.connection(conn_id) {
                         p.channels = p.channels.saturating_sub(1);
                     }
+                }
+                if let (Some(key), Some((conn_id, connection))) = (&key, reopen_shell) {
+                    self.open_shell(key, conn_id, connection);
                 }
                 self.finish_job(job, ending, timed_out, duration, stdout);
                 if let Some(key) = key {

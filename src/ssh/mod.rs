@@ -352,6 +352,25 @@ impl SshConnection {
         })
     }
 
+    /// Opens a session channel. sshd frees a session slot only once it has processed the
+    /// close of an earlier channel, so under heavy churn a refusal (`MaxSessions`) is
+    /// transient: retry with a short doubling pause, a bounded number of times.
+    async fn open_session(&self) -> Result<russh::Channel<client::Msg>, russh::Error> {
+        let mut pause = Duration::from_millis(1);
+        for _ in 0..12 {
+            match self.handle.channel_open_session().await {
+                Err(russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::ConnectFailed))
+                    if !self.handle.is_closed() =>
+                {
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_millis(100));
+                }
+                other => return other,
+            }
+        }
+        self.handle.channel_open_session().await
+    }
+
     /// Runs `command` in a new session channel, streaming its output into `sink`.
     /// Returns when the channel closes.
     pub async fn exec(&self, command: &str, sink: &OutputSink) -> Result<ExitOutcome, SshError> {
@@ -359,11 +378,7 @@ impl SshConnection {
             addr: self.addr.clone(),
             cause: e.to_string(),
         };
-        let mut channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(session_err)?;
+        let mut channel = self.open_session().await.map_err(session_err)?;
         channel.exec(true, command).await.map_err(session_err)?;
         let mut outcome = ExitOutcome::default();
         let mut closed_cleanly = false;
@@ -585,11 +600,7 @@ impl SshConnection {
             addr: self.addr.clone(),
             cause: e.to_string(),
         };
-        let channel = self
-            .handle
-            .channel_open_session()
-            .await
-            .map_err(session_err)?;
+        let channel = self.open_session().await.map_err(session_err)?;
         channel
             .exec(true, "exec /bin/sh")
             .await

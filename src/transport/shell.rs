@@ -1,16 +1,16 @@
 //! The fast path: one long-lived `/bin/sh` per connection, fed short foreground commands
 //! with delimiters, so the login shell and rc files are paid once instead of per command.
 //!
-//! Each command is sent as
-//! `setsid -w /bin/sh -c 'WRAPPED' </dev/null; printf '\036LABDECK_DONE=T:%d\n' $?; printf '\036LABDECK_DONE=T\n' >&2`
-//! — `setsid` gives the command its own process group (so it can be killed like any job),
+//! Each command is sent as a subshell (a fork, no exec):
+//! `( WRAPPED ) </dev/null; printf '\036LABDECK_DONE=T:%d\n' $?; printf '\036LABDECK_DONE=T\n' >&2`
 //! and the two end markers (one per stream, token `T` unique per command) tell where its
-//! output ends. Invariants: output bytes are passed on in order with the markers removed,
-//! holding back only a tail that could be the start of a marker; a shell whose output
-//! closes or breaks protocol is discarded, never reused.
+//! output ends. The subshell shares the long-lived shell's process group, so the group id
+//! the job reports is the shell's: killing the job kills the shell with it, and the engine
+//! opens a new one. Invariants: output bytes are passed on in order with the markers
+//! removed, holding back only a tail that could be the start of a marker; a shell whose
+//! output closes or breaks protocol is discarded, never reused.
 
 use super::{ExitOutcome, OutputChunk, OutputSink, Stream, TransportError};
-use crate::quote::quote;
 use tokio::sync::mpsc;
 
 const MARKER: &[u8] = b"\x1eLABDECK_DONE=";
@@ -35,27 +35,26 @@ impl FastShell {
         }
     }
 
-    /// Checks that the shell answers and has `setsid -w`; returns it ready for use.
+    /// Checks that the shell answers; returns it ready for use.
     pub async fn probe(mut self) -> Result<FastShell, TransportError> {
         let (sink, _discard) = OutputSink::new();
-        let outcome = self.run_line("setsid -w true", &sink).await?;
+        let outcome = self.run_line("true", &sink).await?;
         if outcome.success() {
             Ok(self)
         } else {
             Err(TransportError::Local(
-                "the remote shell has no working `setsid -w`".into(),
+                "the remote shell does not run commands".into(),
             ))
         }
     }
 
-    /// Runs a wrapped job command line (see `engine::job::wrap`) in its own session.
+    /// Runs a wrapped job command line (see `engine::job::wrap`) in a subshell.
     pub async fn run(
         &mut self,
         wrapped: &str,
         sink: &OutputSink,
     ) -> Result<ExitOutcome, TransportError> {
-        self.run_line(&format!("setsid -w /bin/sh -c {}", quote(wrapped)), sink)
-            .await
+        self.run_line(&format!("(\n{wrapped}\n)"), sink).await
     }
 
     async fn run_line(

@@ -21,8 +21,7 @@ pub fn text(bytes: &[u8]) -> String {
 
 /// A lab that is always taken down, even when the test fails.
 pub struct Lab {
-    pub
-dir: PathBuf,
+    pub dir: PathBuf,
     _tmp: tempfile::TempDir,
 }
 
@@ -132,4 +131,3 @@ pub fn wait_for(mut condition: impl FnMut() -> bool) -> bool {
     }
     false
 }
-
