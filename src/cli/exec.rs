@@ -6,7 +6,7 @@
 //! whole process group on the host before labdeck exits.
 
 use super::{PoolArgs, report};
-use crate::engine::{Ending, EngineHandle, Event, JobSpec, JobState};
+use crate::engine::{Ending, Event, JobSpec, JobState};
 use crate::quote::join_argv;
 use crate::transport::Stream;
 use clap::Args;
@@ -71,16 +71,9 @@ pub async fn run(args: ExecArgs) -> i32 {
             return 2;
         }
     };
-    let pool = match args.pool.load() {
-        Ok(p) => p,
-        Err(e) => {
-            report(e);
-            return 2;
-        }
-    };
-    let engine = EngineHandle::spawn(pool.clone(), args.pool.engine_config(&pool));
-    let Ok(mut events) = engine.subscribe() else {
-        return 1;
+    let (_pool, engine, mut events) = match args.pool.start_engine() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     let spec = JobSpec {
         host: args.host.clone(),

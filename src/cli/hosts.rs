@@ -1,7 +1,7 @@
 //! `labdeck hosts`: connect to every machine of the pool and print a table.
 
-use super::{PoolArgs, report};
-use crate::engine::{Command, EngineHandle, HostView, HostViewState, apply_host_event};
+use super::PoolArgs;
+use crate::engine::{Command, HostView, HostViewState, apply_host_event};
 use clap::Args;
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,16 +13,9 @@ pub struct HostsArgs {
 }
 
 pub async fn run(args: HostsArgs) -> i32 {
-    let pool = match args.pool.load() {
-        Ok(p) => p,
-        Err(e) => {
-            report(e);
-            return 2;
-        }
-    };
-    let engine = EngineHandle::spawn(pool.clone(), args.pool.engine_config(&pool));
-    let Ok(mut events) = engine.subscribe() else {
-        return 1;
+    let (pool, engine, mut events) = match args.pool.start_engine() {
+        Ok(started) => started,
+        Err(code) => return code,
     };
     if engine.send(Command::ConnectAll).is_err() {
         return 1;

@@ -75,6 +75,27 @@ impl PoolArgs {
         Pool::load(&self.pool)
     }
 
+    /// Loads the pool and starts an engine on it with a subscription, for one-shot
+    /// commands. A pool error is reported here and becomes exit code 2.
+    pub fn start_engine(
+        &self,
+    ) -> Result<
+        (
+            Pool,
+            crate::engine::EngineHandle,
+            tokio::sync::mpsc::UnboundedReceiver<crate::engine::Event>,
+        ),
+        i32,
+    > {
+        let pool = self.load().map_err(|e| {
+            report(e);
+            2
+        })?;
+        let engine = crate::engine::EngineHandle::spawn(pool.clone(), self.engine_config(&pool));
+        let events = engine.subscribe().map_err(|_| 1)?;
+        Ok((pool, engine, events))
+    }
+
     /// Engine settings for a one-shot command: no fast-path shell (it would only pay off
     /// over many commands).
     pub fn engine_config(&self, pool: &Pool) -> crate::engine::EngineConfig {

@@ -849,47 +849,25 @@ fn write_integer(
         value: value.to_string(),
         type_name: scalar.name().to_string(),
     };
+    // Range-checked conversion to the wire type, then big-endian bytes.
+    macro_rules! put_be {
+        ($t:ty) => {
+            out.extend_from_slice(
+                &<$t>::try_from(value)
+                    .map_err(|_| out_of_range())?
+                    .to_be_bytes(),
+            )
+        };
+    }
     match scalar {
-        ScalarType::U8 => out.extend_from_slice(
-            &u8::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::I8 => out.extend_from_slice(
-            &i8::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::U16 => out.extend_from_slice(
-            &u16::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::I16 => out.extend_from_slice(
-            &i16::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::U32 => out.extend_from_slice(
-            &u32::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::I32 => out.extend_from_slice(
-            &i32::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::U64 => out.extend_from_slice(
-            &u64::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
-        ScalarType::I64 => out.extend_from_slice(
-            &i64::try_from(value)
-                .map_err(|_| out_of_range())?
-                .to_be_bytes(),
-        ),
+        ScalarType::U8 => put_be!(u8),
+        ScalarType::I8 => put_be!(i8),
+        ScalarType::U16 => put_be!(u16),
+        ScalarType::I16 => put_be!(i16),
+        ScalarType::U32 => put_be!(u32),
+        ScalarType::I32 => put_be!(i32),
+        ScalarType::U64 => put_be!(u64),
+        ScalarType::I64 => put_be!(i64),
         ScalarType::F64 | ScalarType::Bool => return Err(out_of_range()),
     }
     Ok(())
