@@ -725,6 +725,22 @@ password_env = "MID_PW"
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,200}") {
+            let _ = Pool::parse(Path::new("fuzz.toml"), &text);
+        }
+
+        #[test]
+        fn near_valid_pools_never_panic(
+            key in "[a-z_]{1,12}",
+            value in "(\"[^\"]{0,8}\"|[0-9]{1,6}|true|\\[\\]|\\{\\})",
+        ) {
+            let text = format!("[machines.h1]\naddress = \"x\"\n{key} = {value}\n[[machines.h1.interfaces]]\nname = \"e\"\n{key} = {value}\n");
+            let _ = Pool::parse(Path::new("fuzz.toml"), &text);
+        }
+    }
+
     #[test]
     fn unknown_key_is_located_and_suggested() {
         let text = "[machines.h1]\naddress = \"x\"\nprot = 22\n";

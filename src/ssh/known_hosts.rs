@@ -267,6 +267,17 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn arbitrary_files_never_panic_and_never_trust(text in "\\PC{0,300}", host in "[a-z0-9.*?!\\[\\]:|]{0,20}") {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let f = write(dir.path(), "kh", &text);
+            // Random text cannot contain this key, so it can never be Known.
+            let status = check(&[f], &host, 2222, &key(KEY_B));
+            proptest::prop_assert_ne!(status, HostKeyStatus::Known);
+        }
+    }
+
     #[test]
     fn glob_semantics() {
         assert!(glob("*", "anything"));
