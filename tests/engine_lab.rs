@@ -106,6 +106,14 @@ async fn more_than_eight_channels_open_a_second_connection() {
         assert_eq!(snap.state, JobState::Passed, "{:?}", snap.exit);
     }
     assert_eq!(server_connections(&lab, "h1") - before, 2);
+    // Every channel was given back.
+    let cache = engine.snapshot().await.expect("snapshot").cache;
+    assert_eq!(
+        (cache[0].connections, cache[0].channels_in_use),
+        (2, 0),
+        "{:?}",
+        cache[0]
+    );
     engine.shutdown().await;
 }
 
@@ -184,6 +192,10 @@ async fn kill_wait_files_and_tails() {
     assert_eq!(full, expected);
     assert_eq!(snap.stdout_tail.len(), labdeck::engine::TAIL_BYTES);
     assert!(expected.as_bytes().ends_with(&snap.stdout_tail));
+    // Only the (re-opened) fast-path shell still holds a channel.
+    assert!(wait_for_async_shell(&engine));
+    let cache = engine.snapshot().await.expect("snapshot").cache;
+    assert_eq!(cache[0].channels_in_use, 1, "{:?}", cache[0]);
     engine.shutdown().await;
 }
 

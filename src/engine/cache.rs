@@ -82,6 +82,8 @@ pub struct CacheEntry {
     pub last_error: Option<(String, String)>,
     /// The idle fast-path shell and the connection it lives on; `None` while a job uses it.
     pub shell: Option<(u64, FastShell)>,
+    /// The shell is lent to a running job (it comes back, or is replaced, at its end).
+    pub shell_busy: bool,
     pub shell_opening: bool,
     /// The fast path failed on this key; use a channel per command from now on.
     pub shell_unavailable: bool,

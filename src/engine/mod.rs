@@ -660,6 +660,7 @@ impl Engine {
                 };
                 pooled.jobs_started += 1;
                 let connection = pooled.connection.clone();
+                entry.shell_busy = true;
                 entry.reuse_count += 1;
                 entry.pending.pop_front();
                 self.start_job(job, conn_id, connection, Executor::Shell(shell), false);
@@ -832,6 +833,7 @@ impl Engine {
                         entry.auto_reconnect = true;
                         let open_shell = self.config.fast_path
                             && entry.shell.is_none()
+                            && !entry.shell_busy
                             && !entry.shell_opening
                             && !entry.shell_unavailable;
                         if open_shell {
@@ -953,6 +955,9 @@ impl Engine {
                     && let Some(entry) = self.cache.get_mut(key)
                 {
                     let present = entry.connection(conn_id).is_some();
+                    if !owns_channel {
+                        entry.shell_busy = false;
+                    }
                     match shell {
                         Some(shell) if present => entry.shell = Some((conn_id, shell)),
                         // The shell was in use and did not come back (killed with its job,
