@@ -14,4 +14,5 @@ pub mod transport;
 pub mod vpp;
 pub mod walk;
 
+pub mod devices;
 pub mod mapper;

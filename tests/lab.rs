@@ -382,3 +382,80 @@ fn timeouts_and_exit_kill_whole_process_groups_on_the_host() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("stdout is not JSON"));
 }
+
+#[test]
+fn devices_equal_what_ip_reports_on_the_host() {
+    let lab = Lab::up(3, "star");
+    let state = lab.state();
+    for host in state["hosts"].as_array().expect("hosts") {
+        let name = host["name"].as_str().expect("name");
+        let netns = host["netns"].as_str().expect("netns");
+        let out = labdeck(&["devices", "--pool", &lab.pool(), name, "--json"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let ours: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        let ip = Command::new("ip")
+            .args(["netns", "exec", netns, "ip", "-j", "addr", "show"])
+            .output()
+            .expect("ip");
+        let theirs: serde_json::Value = serde_json::from_slice(&ip.stdout).expect("ip json");
+        let summary = |name: &str, mtu: u64, mac: &str, addrs: Vec<String>| {
+            format!("{name} {mtu} {mac} {}", addrs.join(","))
+        };
+        let mut ours: Vec<String> = ours
+            .as_array()
+            .expect("devices")
+            .iter()
+            .map(|d| {
+                summary(
+                    d["name"].as_str().unwrap_or(""),
+                    d["mtu"].as_u64().unwrap_or(0),
+                    d["hwaddr"].as_str().unwrap_or(""),
+                    d["addresses"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|a| a["family"] == "inet")
+                        .map(|a| {
+                            format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefix_len"])
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        let mut theirs: Vec<String> = theirs
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(|l| {
+                summary(
+                    l["ifname"].as_str().unwrap_or(""),
+                    l["mtu"].as_u64().unwrap_or(0),
+                    l["address"].as_str().unwrap_or(""),
+                    l["addr_info"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|a| a["family"] == "inet")
+                        .map(|a| {
+                            format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefixlen"])
+                        })
+                        .collect(),
+                )
+            })
+            .collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs, "devices of {name}");
+        // Every test link is a veth with its driver found.
+        let veths = ours.iter().filter(|s| s.starts_with("eth")).count();
+        assert_eq!(veths, host["interfaces"].as_array().map_or(0, Vec::len));
+    }
+    let out = labdeck(&["devices", "--pool", &lab.pool(), "h1"]);
+    let table = text(&out.stdout);
+    assert!(
+        table
+            .lines()
+            .any(|l| l.contains(" eth1 ") && l.contains(" veth ") && l.contains("198.18.1.1/24")),
+        "{table}"
+    );
+}

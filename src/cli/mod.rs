@@ -4,6 +4,7 @@
 //! errors exit with 2 (clap's own usage errors already do); a runner returns the process
 //! exit code instead of exiting, so `main` can restore state and flush logs first.
 
+pub mod devices;
 pub mod exec;
 pub mod hosts;
 pub mod lab;
@@ -31,6 +32,8 @@ pub enum Commands {
     Hosts(hosts::HostsArgs),
     /// Run one command on a machine, streaming its output; exits with its exit status.
     Exec(exec::ExecArgs),
+    /// Show a machine's network devices (one command on the host).
+    Devices(devices::DevicesArgs),
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -123,6 +126,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Lab(command) => lab::run(command),
         Commands::Hosts(args) => hosts::run(args).await,
         Commands::Exec(args) => exec::run(args).await,
+        Commands::Devices(args) => devices::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,
