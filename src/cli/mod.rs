@@ -8,6 +8,7 @@ pub mod devices;
 pub mod exec;
 pub mod hosts;
 pub mod lab;
+pub mod undo;
 
 use crate::pool::Pool;
 use crate::transport::Trust;
@@ -34,6 +35,8 @@ pub enum Commands {
     Exec(exec::ExecArgs),
     /// Show a machine's network devices (one command on the host).
     Devices(devices::DevicesArgs),
+    /// Undo the device and system changes recorded in an undo log.
+    Undo(undo::UndoArgs),
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -127,6 +130,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Hosts(args) => hosts::run(args).await,
         Commands::Exec(args) => exec::run(args).await,
         Commands::Devices(args) => devices::run(args).await,
+        Commands::Undo(args) => undo::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,

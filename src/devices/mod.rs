@@ -7,6 +7,9 @@
 //! malformed; devices come back in kernel index order; rates are computed only from two
 //! snapshots of the same device, and counters that went backwards (a reset) give no rate.
 
+pub mod apply;
+pub mod ops;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Duration;

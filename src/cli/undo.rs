@@ -1,0 +1,57 @@
+//! `labdeck undo`: restores what a run changed, from the undo log it left behind
+//! (`--keep-on-failure` runs, crashes).
+
+use super::PoolArgs;
+use crate::devices::{apply, ops::UndoLog};
+use clap::Args;
+use std::path::PathBuf;
+
+#[derive(Debug, Args)]
+pub struct UndoArgs {
+    #[command(flatten)]
+    pub pool: PoolArgs,
+    /// The undo log (JSON lines) of the run.
+    pub log: PathBuf,
+}
+
+pub async fn run(args: UndoArgs) -> i32 {
+    let steps = match UndoLog::read(&args.log) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("labdeck: cannot read undo log {}: {e}", args.log.display());
+            return 2;
+        }
+    };
+    if steps.is_empty() {
+        println!("nothing to undo in {}", args.log.display());
+        return 0;
+    }
+    let (_pool, engine, _events) = match args.pool.start_engine() {
+        Ok(started) => started,
+        Err(code) => return code,
+    };
+    let newest_first: Vec<_> = steps.into_iter().rev().collect();
+    let failed = apply::undo(&engine, &newest_first).await;
+    engine.shutdown().await;
+    for step in &newest_first {
+        let mark = if failed.iter().any(|(f, _)| f == step) {
+            "FAIL"
+        } else {
+            "ok  "
+        };
+        println!("{mark} {}: {}", step.host, step.description);
+    }
+    for (step, why) in &failed {
+        eprintln!(
+            "labdeck: undo of `{}` on {} failed: {why}",
+            step.description, step.host
+        );
+    }
+    if failed.is_empty() {
+        let _ = std::fs::remove_file(&args.log);
+        println!("{} changes undone", newest_first.len());
+        0
+    } else {
+        1
+    }
+}
