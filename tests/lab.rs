@@ -282,6 +282,34 @@ fn local_machines_need_no_lab() {
     ]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(text(&out.stdout), "hi\n");
+    // Reports: JSON with the command and exit code, JUnit with a failure.
+    let report = tmp.path().join("r.json");
+    let junit = tmp.path().join("r.xml");
+    let out = labdeck(&[
+        "exec",
+        "--pool",
+        pool,
+        "--report",
+        report.to_str().expect("utf-8"),
+        "--junit",
+        junit.to_str().expect("utf-8"),
+        "here",
+        "--",
+        "sh",
+        "-c",
+        "exit 5",
+    ]);
+    assert_eq!(out.status.code(), Some(5));
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&report).expect("report")).expect("json");
+    assert_eq!(json["result"], "fail");
+    assert_eq!(json["jobs"][0]["exit_code"], 5);
+    assert_eq!(json["jobs"][0]["command"], "sh -c 'exit 5'");
+    let xml = std::fs::read_to_string(&junit).expect("junit");
+    assert!(
+        xml.contains("<failure message=\"failed, exit 5\"/>"),
+        "{xml}"
+    );
     let hosts = labdeck(&["hosts", "--pool", pool]);
     assert!(hosts.status.success());
     assert!(text(&hosts.stdout).contains("here  local"));

@@ -41,6 +41,12 @@ pub struct ExecArgs {
     /// Environment variable for the command (repeatable).
     #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
     pub env: Vec<(String, String)>,
+    /// Write a JSON report of the job (times, command, exit, output files) to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<std::path::PathBuf>,
+    /// Write the job as JUnit XML to FILE.
+    #[arg(long, value_name = "FILE")]
+    pub junit: Option<std::path::PathBuf>,
     /// The command and its arguments, each passed literally.
     #[arg(last = true, value_name = "ARGV")]
     pub argv: Vec<String>,
@@ -101,6 +107,7 @@ pub async fn run(args: ExecArgs) -> i32 {
                 return 1;
             }
         };
+    let mut report = crate::report::RunReport::new(format!("labdeck exec {}", job.host), vec![]);
     let mut code = 255;
     loop {
         let event = tokio::select! {
@@ -116,6 +123,9 @@ pub async fn run(args: ExecArgs) -> i32 {
                 break;
             }
         };
+        if let Some(e) = &event {
+            report.apply(e, crate::walk::trace::unix_millis_now());
+        }
         match event {
             None => break,
             Some(Event::JobOutput {
@@ -156,7 +166,25 @@ pub async fn run(args: ExecArgs) -> i32 {
         }
     }
     engine.shutdown().await;
-    code
+    match write_reports(&args, &report) {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("labdeck: {e}");
+            if code == 0 { 1 } else { code }
+        }
+    }
+}
+
+fn write_reports(args: &ExecArgs, report: &crate::report::RunReport) -> Result<(), String> {
+    if let Some(path) = &args.report {
+        let text = serde_json::to_string_pretty(&report.json()).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        let xml = report.junit().map_err(|e| e.to_string())?;
+        std::fs::write(path, xml).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn exit_code(args: &ExecArgs, state: JobState, ending: &Ending) -> i32 {
