@@ -8,6 +8,8 @@
 //! holds only the *name* of a password's environment variable (never a password), and every
 //! error names `file:line:column` (unknown keys come with the nearest valid key).
 
+pub mod sources;
+
 use crate::diag::{self, ConfigError};
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -122,7 +124,21 @@ pub struct VppSpec {
 
 impl Pool {
     /// Reads and validates a pool file.
+    /// Loads a pool: a directory of LNST agent-machine XML files, a CSIT topology
+    /// (`.yaml`/`.yml`), or a labdeck TOML pool (anything else).
     pub fn load(path: &Path) -> Result<Pool, PoolError> {
+        if path.is_dir() {
+            return sources::load_lnst_dir(path);
+        }
+        if path.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            let key_dir = std::env::temp_dir().join(format!("labdeck-keys-{}", std::process::id()));
+            return sources::load_csit(path, &key_dir);
+        }
+        Self::load_toml(path)
+    }
+
+    /// Reads and validates a labdeck TOML pool file.
+    pub fn load_toml(path: &Path) -> Result<Pool, PoolError> {
         let text = std::fs::read_to_string(path).map_err(|source| PoolError::Read {
             path: path.to_owned(),
             source,
