@@ -37,6 +37,10 @@ pub enum Commands {
     Devices(devices::DevicesArgs),
     /// Undo the device and system changes recorded in an undo log.
     Undo(undo::UndoArgs),
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions { shell: clap_complete::Shell },
+    /// Print the man page (roff) to stdout.
+    Man,
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -131,6 +135,26 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Exec(args) => exec::run(args).await,
         Commands::Devices(args) => devices::run(args).await,
         Commands::Undo(args) => undo::run(args).await,
+        Commands::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "labdeck",
+                &mut std::io::stdout(),
+            );
+            0
+        }
+        Commands::Man => {
+            use clap::CommandFactory;
+            match clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout()) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("labdeck: {e}");
+                    1
+                }
+            }
+        }
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,
