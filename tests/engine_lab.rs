@@ -342,3 +342,50 @@ async fn sshd_killed_mid_job_errors_then_reconnects_and_disconnect_all() {
     );
     engine.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listener_killed_then_repaired_and_commands_reconnect() {
+    let lab = Lab::up(1, "line");
+    let engine = engine_for(&lab, false, None);
+    assert_eq!(run(&engine, "h1", "echo up").await.state, JobState::Passed);
+    let long = engine.exec(spec("h1", "sleep 30")).await.expect("exec");
+
+    // The whole server side dies: listener and every sshd it started.
+    let serve_pid = lab.state()["serve_pid"].as_i64().expect("serve pid") as i32;
+    assert_eq!(unsafe { libc::kill(-serve_pid, libc::SIGKILL) }, 0);
+    let snap = engine
+        .wait(long, Duration::from_secs(60))
+        .await
+        .expect("ends");
+    assert_eq!(snap.state, JobState::Error, "{:?}", snap.exit);
+
+    // While it is down, commands fail fast with the cause and a hint; the engine answers.
+    let snap = run(&engine, "h1", "true").await;
+    assert_eq!(snap.state, JobState::Error);
+    let Some(labdeck::engine::Ending::TransportError { error, hint }) = snap.exit else {
+        panic!("transport error expected")
+    };
+    assert!(error.contains("refused"), "{error}");
+    assert!(hint.contains("labdeck lab status"), "{hint}");
+
+    // `lab up` repairs the listener on the same ports; the next command reconnects.
+    let ports_before: Vec<i64> = lab.state()["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["port"].as_i64().expect("port"))
+        .collect();
+    let out = labdeck(&["lab", "up", "--dir", lab.dir()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let ports_after: Vec<i64> = lab.state()["hosts"]
+        .as_array()
+        .expect("hosts")
+        .iter()
+        .map(|h| h["port"].as_i64().expect("port"))
+        .collect();
+    assert_eq!(ports_before, ports_after);
+    let snap = run(&engine, "h1", "echo back").await;
+    assert_eq!(snap.state, JobState::Passed, "{:?}", snap.exit);
+    assert_eq!(snap.stdout_tail, b"back\n");
+    engine.shutdown().await;
+}

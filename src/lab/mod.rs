@@ -249,11 +249,14 @@ fn namespaces() -> Vec<String> {
 }
 
 fn process_alive(pid: u32) -> bool {
-    let Ok(pid) = i32::try_from(pid) else {
-        return false;
-    };
-    // SAFETY: kill with signal 0 only checks for existence and permission.
-    unsafe { libc::kill(pid, 0) == 0 }
+    // A killed process can linger as a zombie until it is reaped; that is not alive.
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }
 
 /// Is any part of this lab still alive (listener or namespaces)?
@@ -263,7 +266,18 @@ pub fn is_running(state: &LabState) -> bool {
         || state.hosts.iter().any(|h| existing.contains(&h.netns))
 }
 
-/// Brings a lab up and returns its state. On failure, everything made so far is removed.
+/// Every namespace is there and every host has a port, but the listener is gone.
+fn needs_repair(state: &LabState) -> bool {
+    let existing = namespaces();
+    !state.serve_pid.is_some_and(process_alive)
+        && !state.hosts.is_empty()
+        && state
+            .hosts
+            .iter()
+            .all(|h| existing.contains(&h.netns) && h.port.is_some())
+}
+
+/// Brings a lab up (or repairs one whose listener died) and returns its state. On failure, everything made so far is removed.
 pub fn up(opts: &UpOptions) -> Result<LabState, LabError> {
     preflight()?;
     if !(1..=64).contains(&opts.hosts) {
@@ -273,7 +287,15 @@ pub fn up(opts: &UpOptions) -> Result<LabState, LabError> {
         )));
     }
     let dir = absolute_dir(&opts.dir)?;
-    if let Some(old) = load_state(&dir)? {
+    if let Some(mut old) = load_state(&dir)? {
+        if needs_repair(&old) {
+            // Namespaces and files are intact; only the listener died: restart it on the
+            // same ports, so the pool and known_hosts stay valid.
+            serve::start(&dir, &mut old)?;
+            save_state(&dir, &old)?;
+            wait_for_banners(&old)?;
+            return Ok(old);
+        }
         if is_running(&old) {
             return Err(LabError::AlreadyRunning { dir });
         }

@@ -86,9 +86,11 @@ pub fn run(dir: &Path) -> Result<(), LabError> {
         libc::signal(libc::SIGCHLD, libc::SIG_IGN);
     }
     let mut listeners = Vec::new();
-    for _ in &state.hosts {
-        let l = TcpListener::bind(("127.0.0.1", 0))
-            .map_err(|e| LabError::Io(format!("cannot bind a loopback port: {e}")))?;
+    for host in &state.hosts {
+        // A repaired lab keeps its ports (they are in the pool and known_hosts).
+        let wanted = host.port.unwrap_or(0);
+        let l = TcpListener::bind(("127.0.0.1", wanted))
+            .map_err(|e| LabError::Io(format!("cannot bind loopback port {wanted}: {e}")))?;
         let port = l
             .local_addr()
             .map_err(|e| LabError::Io(e.to_string()))?
