@@ -91,6 +91,7 @@ pub async fn run(args: ExecArgs) -> i32 {
         cwd: args.cwd.clone(),
         env: args.env.clone(),
         desc: None,
+        capture: false,
     };
     let job = match engine.exec(spec).await {
         Ok(job) => job,

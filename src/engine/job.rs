@@ -34,6 +34,8 @@ pub struct JobSpec {
     pub env: Vec<(String, String)>,
     /// A human description for summaries.
     pub desc: Option<String>,
+    /// Keep all of stdout (up to 16 MiB) for the engine, e.g. for device discovery.
+    pub capture: bool,
 }
 
 /// A job's life cycle.

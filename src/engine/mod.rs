@@ -29,7 +29,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
-pub use view::{HostView, HostViewState, apply_host_event};
+pub use view::{DevicesView, HostView, HostViewState, apply_devices_event, apply_host_event};
 
 /// Bytes of each output stream kept in memory per job.
 pub const TAIL_BYTES: usize = 64 * 1024;
@@ -90,6 +90,15 @@ pub enum Command {
     Snapshot {
         reply: oneshot::Sender<Snapshot>,
     },
+    /// Discovers a machine's devices now; the result arrives as [`Event::Devices`].
+    RefreshDevices {
+        host: String,
+    },
+    /// Rediscovers a machine's devices every `every` (`None` stops watching).
+    WatchDevices {
+        host: String,
+        every: Option<Duration>,
+    },
     /// Kills running jobs, closes every connection, then stops the engine.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -141,6 +150,12 @@ pub enum Event {
         duration: Duration,
         /// For `json` jobs: stdout parsed as JSON, or why it could not be.
         json: Option<Result<serde_json::Value, String>>,
+    },
+    /// A device discovery finished (`at_ms`: unix milliseconds, for rates).
+    Devices {
+        host: String,
+        at_ms: u64,
+        devices: Result<Vec<crate::devices::Device>, String>,
     },
 }
 
@@ -245,6 +260,8 @@ impl EngineHandle {
             machines,
             cache,
             jobs: BTreeMap::new(),
+            discoveries: BTreeMap::new(),
+            device_watch: BTreeMap::new(),
             subscribers: Vec::new(),
             internal_tx,
             report_tx,
@@ -381,6 +398,10 @@ struct Engine {
     machines: BTreeMap<String, MachineState>,
     cache: BTreeMap<CacheKey, CacheEntry>,
     jobs: BTreeMap<JobRef, JobRecord>,
+    /// Device discoveries in flight, by job.
+    discoveries: BTreeMap<JobRef, String>,
+    /// Machines whose devices are rediscovered periodically: (period, next due).
+    device_watch: BTreeMap<String, (Duration, Instant)>,
     subscribers: Vec<mpsc::UnboundedSender<Event>>,
     internal_tx: mpsc::UnboundedSender<Internal>,
     report_tx: mpsc::UnboundedSender<Report>,
@@ -510,7 +531,43 @@ impl Engine {
                 };
                 let _ = reply.send(snapshot);
             }
+            Command::RefreshDevices { host } => self.refresh_devices(&host),
+            Command::WatchDevices { host, every } => match every {
+                Some(period) if self.machines.contains_key(&host) => {
+                    let period = period.max(Duration::from_millis(200));
+                    self.device_watch
+                        .insert(host.clone(), (period, Instant::now() + period));
+                    self.refresh_devices(&host);
+                }
+                _ => {
+                    self.device_watch.remove(&host);
+                }
+            },
             Command::Shutdown { .. } => {}
+        }
+    }
+
+    /// Starts a device discovery on `host`, unless one is already running there.
+    fn refresh_devices(&mut self, host: &str) {
+        if self.discoveries.values().any(|h| h == host) {
+            return;
+        }
+        let spec = JobSpec {
+            host: host.to_owned(),
+            command: crate::devices::DISCOVERY_SCRIPT.to_owned(),
+            desc: Some("discover devices".into()),
+            capture: true,
+            ..JobSpec::default()
+        };
+        match self.exec(spec) {
+            Ok(job) => {
+                self.discoveries.insert(job, host.to_owned());
+            }
+            Err(e) => self.emit(Event::Devices {
+                host: host.to_owned(),
+                at_ms: crate::walk::trace::unix_millis_now(),
+                devices: Err(e.to_string()),
+            }),
         }
     }
 
@@ -1001,7 +1058,26 @@ impl Engine {
             return;
         };
         let mut state = job::judge(&record.spec, &ending, timed_out, record.kill.is_some());
-        let json = stdout.map(|bytes| {
+        let wants_json = record.spec.json;
+        let discovered = self.discoveries.remove(&job).map(|host| {
+            let devices = match (&ending, &stdout) {
+                (Ending::Exited(o), Some(out)) if o.success() => {
+                    crate::devices::parse_discovery(&String::from_utf8_lossy(out))
+                        .map_err(|e| e.to_string())
+                }
+                (Ending::TransportError { error, .. }, _) => Err(error.clone()),
+                (Ending::Exited(o), _) => Err(format!("discovery exited with {:?}", o.code)),
+            };
+            Event::Devices {
+                host,
+                at_ms: crate::walk::trace::unix_millis_now(),
+                devices,
+            }
+        });
+        let Some(record) = self.jobs.get_mut(&job) else {
+            return;
+        };
+        let json = stdout.filter(|_| wants_json).map(|bytes| {
             serde_json::from_slice::<serde_json::Value>(&bytes)
                 .map_err(|e| format!("stdout is not JSON: {e}"))
         });
@@ -1022,6 +1098,9 @@ impl Engine {
             duration,
             json,
         });
+        if let Some(event) = discovered {
+            self.emit(event);
+        }
     }
 
     /// Drops dead connections of `key`; schedules a reconnect when none is left.
@@ -1058,6 +1137,18 @@ impl Engine {
     fn on_tick(&mut self) {
         let keys: Vec<CacheKey> = self.cache.keys().cloned().collect();
         let now = Instant::now();
+        let due: Vec<String> = self
+            .device_watch
+            .iter_mut()
+            .filter(|(_, (_, next))| *next <= now)
+            .map(|(host, (period, next))| {
+                *next = now + *period;
+                host.clone()
+            })
+            .collect();
+        for host in due {
+            self.refresh_devices(&host);
+        }
         for key in keys {
             self.check_connections(&key);
             let due = self.cache.get(&key).is_some_and(|e| {
@@ -1403,6 +1494,61 @@ mod job_tests {
         let (state, _, parsed) = finish(&mut rx, &not_json).await;
         assert_eq!(state, JobState::Failed);
         assert!(matches!(parsed, Some(Err(_))));
+        engine.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn devices_are_discovered_on_demand_and_periodically() {
+        let engine = engine();
+        let mut rx = engine.subscribe().expect("subscribe");
+        engine
+            .send(Command::WatchDevices {
+                host: "here".into(),
+                every: Some(Duration::from_millis(200)),
+            })
+            .expect("watch");
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            if let Some(Event::Devices {
+                host,
+                at_ms,
+                devices,
+            }) = rx.recv().await
+            {
+                assert_eq!(host, "here");
+                let devices = devices.expect("discovered");
+                assert!(
+                    devices
+                        .iter()
+                        .any(|d| d.name == "lo" && d.kind == "loopback")
+                );
+                seen.push(at_ms);
+            }
+        }
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]));
+        engine
+            .send(Command::WatchDevices {
+                host: "here".into(),
+                every: None,
+            })
+            .expect("unwatch");
+        engine
+            .send(Command::RefreshDevices {
+                host: "nowhere".into(),
+            })
+            .expect("send");
+        loop {
+            if let Some(Event::Devices { host, devices, .. }) = rx.recv().await
+                && host == "nowhere"
+            {
+                assert!(
+                    devices
+                        .expect_err("unknown host")
+                        .contains("no machine `nowhere`")
+                );
+                break;
+            }
+        }
         engine.shutdown().await;
     }
 }

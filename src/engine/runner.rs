@@ -137,7 +137,7 @@ pub async fn run_job(
     let mut marker = job::MarkerParser::default();
     let mut pgid = None;
     let mut timed_out = false;
-    let mut stdout = spec.json.then(Vec::new);
+    let mut stdout = (spec.json || spec.capture).then(Vec::new);
     let deadline = spec.timeout.map(|t| tokio::time::Instant::now() + t);
     let timer = async move {
         match deadline {
