@@ -7,6 +7,8 @@
 pub mod exec;
 pub mod hosts;
 pub mod lab;
+pub mod match_cmd;
+pub mod plan;
 
 use crate::pool::Pool;
 use crate::transport::Trust;
@@ -31,6 +33,10 @@ pub enum Commands {
     Hosts(hosts::HostsArgs),
     /// Run one command on a machine, streaming its output; exits with its exit status.
     Exec(exec::ExecArgs),
+    /// Find testbeds for a recipe's roles in a pool (no connection); explain a miss.
+    Match(match_cmd::MatchArgs),
+    /// Show the walks of a recipe's walk order under a strategy.
+    Plan(plan::PlanArgs),
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -123,6 +129,8 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Lab(command) => lab::run(command),
         Commands::Hosts(args) => hosts::run(args).await,
         Commands::Exec(args) => exec::run(args).await,
+        Commands::Match(args) => match_cmd::run(args),
+        Commands::Plan(args) => plan::run(args),
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,

@@ -662,8 +662,7 @@ fn matcher(cx: &Cx<'_>, value: &Spanned<toml::Value>, what: &str) -> Result<Matc
 fn first_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .next_back()
+        .rfind(|l| !l.is_empty())
         .unwrap_or("")
         .to_owned()
 }
@@ -816,18 +815,15 @@ fn build_action(
                 ));
             }
             let op = *op.get_ref();
-            match (op, has_value) {
-                (DeviceOp::Mtu | DeviceOp::Addr, false) => {
-                    return Err(cx.err(
-                        spanned.span(),
-                        format!(
-                            "device op {op:?} of action `{name}` needs options (the values to set)"
-                        )
-                        .to_lowercase(),
-                        Some("add options = [...]".into()),
-                    ));
-                }
-                _ => {}
+            if matches!(op, DeviceOp::Mtu | DeviceOp::Addr) && !has_value {
+                let op_name = if op == DeviceOp::Mtu { "mtu" } else { "addr" };
+                return Err(cx.err(
+                    a.op.as_ref().map_or(spanned.span(), Spanned::span),
+                    format!(
+                        "device op {op_name} of action `{name}` needs options (the values to set)"
+                    ),
+                    Some("add options = [...], a range or { param = \"NAME\" }".into()),
+                ));
             }
             ActionKind::Device {
                 role: role.to_owned(),
