@@ -663,6 +663,7 @@ fn first_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
         .rfind(|l| !l.is_empty())
+        .map(|l| l.strip_prefix("error: ").unwrap_or(l))
         .unwrap_or("")
         .to_owned()
 }

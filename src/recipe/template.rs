@@ -139,7 +139,11 @@ pub fn validate(template: &str, scope: &Scope<'_>) -> Result<Vec<Placeholder>, T
             ["value"] => {
                 return Err(fail(
                     "`{value}` is not available here".into(),
-                    Some("{value} is the option of an action; this template has none".into()),
+                    Some(
+                        "{value} is the option an action takes; here there is none \
+                         (an action needs `options` to use it)"
+                            .into(),
+                    ),
                 ));
             }
             ["walk_id"] if scope.walk_id => Placeholder::WalkId,
@@ -159,6 +163,12 @@ pub fn validate(template: &str, scope: &Scope<'_>) -> Result<Vec<Placeholder>, T
                 Placeholder::Param((*param).to_owned())
             }
             [action] if scope.actions.contains(action) => Placeholder::Action((*action).into()),
+            [other] if !scope.actions.is_empty() => {
+                return Err(fail(
+                    format!("unknown action `{other}` in `{{{name}}}`"),
+                    Some(suggest(other, &scope.actions, "declared actions")),
+                ));
+            }
             [role, iface, attr] => {
                 let Some(ifaces) = scope.roles.get(role) else {
                     let roles: Vec<&str> = scope.roles.keys().copied().collect();
