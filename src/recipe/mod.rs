@@ -1261,3 +1261,192 @@ struct WalkFile {
     order: Option<Spanned<Vec<Spanned<String>>>>,
     strategy: Option<Spanned<String>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECIPE: &str = r#"
+name = "all-kinds"
+description = "every action kind"
+[params.rings]
+type = "list"
+items = "int"
+default = [256, 512]
+[params.mode]
+type = "choice"
+choices = ["fast", "slow"]
+default = "fast"
+[params.peer]
+type = "ip"
+mandatory = true
+
+[hosts.dut]
+properties = { arch = "x86_64" }
+[hosts.dut.interfaces.eth0]
+network = "net1"
+
+[setup]
+dut = ["ip link set {dut.eth0.name} up # {params.mode}"]
+
+[[actions]]
+name = "ring"
+kind = "shell"
+roles = ["dut"]
+command = "ethtool -G {dut.eth0.name} rx {value} # walk {walk_id}"
+options = { param = "rings" }
+expect = { exit = 0, fail = false, stdout_regex = "ok", json = ".ok == true" }
+
+[[actions]]
+name = "fwd"
+kind = "sysctl"
+roles = ["dut"]
+key = "net.ipv4.conf.{dut.eth0.name}.forwarding"
+options = [0, 1]
+serial = true
+
+[[actions]]
+name = "up"
+kind = "device"
+iface = "dut.eth0"
+op = "up"
+
+[[actions]]
+name = "ver"
+kind = "vpp_call"
+role = "dut"
+message = "sw_interface_set_mtu"
+args = { mtu = "{value}", peer = "{params.peer}" }
+options = { from = 1500, to = 9000, step = 2500 }
+skip_if = "({fwd} == 0) && '{ring}' != ''"
+cancel_if = "{ver} > 9000"
+
+[[actions]]
+name = "restart"
+kind = "vpp_restart"
+role = "dut"
+
+[[actions]]
+name = "nap"
+kind = "sleep"
+options = { param = "mode" }
+
+[walk]
+order = ["ring", "fwd", "ver", "nap"]
+strategy = "pairwise"
+"#;
+
+    fn load() -> Recipe {
+        Recipe::parse(Path::new("r.toml"), RECIPE).expect("valid recipe")
+    }
+
+    #[test]
+    fn every_action_kind_loads() {
+        let r = load();
+        assert_eq!(r.name, "all-kinds");
+        assert_eq!(r.walk.strategy, Strategy::Pairwise);
+        assert_eq!(r.setup[0].0, "dut");
+        let kinds: Vec<&ActionKind> = r.actions.iter().map(|a| &a.kind).collect();
+        assert!(matches!(kinds[0], ActionKind::Shell { roles, .. } if roles == &["dut"]));
+        assert!(matches!(kinds[1], ActionKind::Sysctl { .. }));
+        assert_eq!(
+            kinds[2],
+            &ActionKind::Device {
+                role: "dut".into(),
+                iface: "eth0".into(),
+                op: DeviceOp::Up
+            }
+        );
+        assert!(matches!(kinds[3], ActionKind::VppCall { args, .. } if args.len() == 2));
+        assert_eq!(kinds[4], &ActionKind::VppRestart { role: "dut".into() });
+        assert_eq!(kinds[5], &ActionKind::Sleep);
+        let ring = r.action("ring").expect("ring");
+        assert_eq!(ring.expect.exit, Some(0));
+        assert_eq!(ring.expect.json.as_deref(), Some(".ok == true"));
+        assert!(r.action("fwd").is_some_and(|a| a.serial));
+        assert_eq!(
+            r.action("up").map(|a| &a.options),
+            Some(&OptionSource::None)
+        );
+    }
+
+    #[test]
+    fn option_sets_expand_ranges_and_params() {
+        let r = load();
+        let params = r
+            .resolve_params(&[("peer".into(), "198.18.0.2".into())])
+            .expect("params");
+        let sets = r.option_sets(&params).expect("sets");
+        let values: Vec<(&str, Vec<&str>)> = sets
+            .iter()
+            .map(|s| {
+                (
+                    s.action.as_str(),
+                    s.values.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            values,
+            [
+                ("ring", vec!["256", "512"]),
+                ("fwd", vec!["0", "1"]),
+                ("ver", vec!["1500", "4000", "6500", "9000"]),
+                ("nap", vec!["fast"]),
+            ]
+        );
+        let dims = Recipe::dimensions(&sets);
+        assert!(dims[1].serial);
+        assert_eq!(dims[2].option_count, 4);
+        // An empty list param leaves an action without options.
+        let params = r
+            .resolve_params(&[("peer".into(), "::1".into()), ("rings".into(), "".into())])
+            .expect("params");
+        let err = r.option_sets(&params).expect_err("empty options");
+        assert_eq!(
+            err.to_string(),
+            "action `ring`: has no options (its list param is empty)"
+        );
+    }
+
+    #[test]
+    fn ranges_are_bounded() {
+        assert_eq!(range_len(1, 3, 1), 3);
+        assert_eq!(range_len(1, 4, 2), 2);
+        assert_eq!(range_len(5, 4, 1), 0);
+        assert_eq!(range_len(i64::MIN, i64::MAX, 1), u64::MAX);
+        let text = "name = \"r\"\n[[actions]]\nname = \"n\"\nkind = \"sleep\"\noptions = { from = 0, to = 10000000 }\n";
+        let r = Recipe::parse(Path::new("r.toml"), text).expect("valid");
+        let err = r.option_sets(&Params::default()).expect_err("too many");
+        assert!(err.to_string().contains("at most 1000000"), "{err}");
+    }
+
+    #[test]
+    fn template_errors_point_inside_the_string() {
+        let text = "name = \"r\"\n[hosts.dut]\n[setup]\ndut = [\"echo {walk_id}\"]\n";
+        let Err(RecipeError::Config(e)) = Recipe::parse(Path::new("r.toml"), text) else {
+            panic!("config error")
+        };
+        assert_eq!(
+            e.to_string(),
+            "r.toml:4:14: `{walk_id}` is not available here"
+        );
+        // With escapes in the string, the whole string is pointed at.
+        let text = "name = \"r\"\n[hosts.dut]\n[setup]\ndut = [\"echo \\t {walk_id}\"]\n";
+        let Err(RecipeError::Config(e)) = Recipe::parse(Path::new("r.toml"), text) else {
+            panic!("config error")
+        };
+        assert_eq!(
+            e.to_string(),
+            "r.toml:4:8: `{walk_id}` is not available here"
+        );
+    }
+
+    #[test]
+    fn without_walk_table_every_action_runs_in_file_order() {
+        let text = "name = \"r\"\n[[actions]]\nname = \"b\"\nkind = \"sleep\"\n[[actions]]\nname = \"a\"\nkind = \"sleep\"\n";
+        let r = Recipe::parse(Path::new("r.toml"), text).expect("valid");
+        assert_eq!(r.walk.order, ["b", "a"]);
+        assert_eq!(r.walk.strategy, Strategy::Full);
+    }
+}
