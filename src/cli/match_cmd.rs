@@ -55,8 +55,8 @@ pub struct MatchArgs {
     #[arg(long, conflicts_with = "disjoint")]
     pub all: bool,
     /// Find K testbeds that share no machine.
-    #[arg(long, value_name = "K")]
-    pub disjoint: Option<usize>,
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub disjoint: Option<u64>,
     /// Most testbeds printed with --all (0: no limit).
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
@@ -94,7 +94,7 @@ pub fn run(args: MatchArgs) -> i32 {
         pool.machines.len()
     );
     let code = if let Some(k) = args.disjoint {
-        let found = mapper.disjoint(k);
+        let found = mapper.disjoint(usize::try_from(k).unwrap_or(usize::MAX));
         let count = found.testbeds.len();
         for (i, testbed) in found.testbeds.iter().enumerate() {
             let _ = write!(

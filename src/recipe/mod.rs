@@ -680,6 +680,7 @@ fn build_action(
     check_name(cx, "action", &name, a.name.span())?;
     let kind = *a.kind.get_ref();
     let options = build_options(cx, a, params, &name)?;
+    check_option_values(cx, a, &options)?;
     let has_value = !matches!(options, OptionSource::None);
     let param_names: Vec<&str> = params.iter().map(|p| p.name.as_str()).collect();
     let scope = Scope {
@@ -1077,6 +1078,58 @@ fn build_options(
         }
     };
     Ok(source)
+}
+
+/// Kind-specific checks of literal options: `sleep` takes seconds (numbers >= 0), a device
+/// `mtu` takes integers from 68 to 65535. Options from params are checked when resolved.
+fn check_option_values(
+    cx: &Cx<'_>,
+    a: &ActionFile,
+    options: &OptionSource,
+) -> Result<(), RecipeError> {
+    let Some(span) = a.options.as_ref().map(Spanned::span) else {
+        return Ok(());
+    };
+    let mtu =
+        a.op.as_ref()
+            .is_some_and(|op| *op.get_ref() == DeviceOp::Mtu)
+            && *a.kind.get_ref() == ActionKindFile::Device;
+    let sleep = *a.kind.get_ref() == ActionKindFile::Sleep;
+    let bad = |value: &str| -> Option<String> {
+        if sleep
+            && !value
+                .parse::<f64>()
+                .is_ok_and(|x| x.is_finite() && x >= 0.0)
+        {
+            return Some(format!(
+                "sleep option `{value}` is not a number of seconds >= 0"
+            ));
+        }
+        if mtu
+            && !value
+                .parse::<u32>()
+                .is_ok_and(|m| (68..=65535).contains(&m))
+        {
+            return Some(format!(
+                "mtu option `{value}` is not an integer from 68 to 65535"
+            ));
+        }
+        None
+    };
+    let first_bad = match options {
+        OptionSource::List(values) => values.iter().find_map(|v| bad(v)),
+        OptionSource::Range { from, to, step } => {
+            // The last value the range reaches (not `to` itself, when the step skips it).
+            let last = i128::from(*from)
+                + (i128::from(*to) - i128::from(*from)) / i128::from(*step) * i128::from(*step);
+            bad(&from.to_string()).or_else(|| bad(&last.to_string()))
+        }
+        OptionSource::None | OptionSource::Param(_) => None,
+    };
+    match first_bad {
+        Some(message) => Err(cx.err(span, message, None)),
+        None => Ok(()),
+    }
 }
 
 fn build_walk(
