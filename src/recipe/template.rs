@@ -211,6 +211,27 @@ pub fn validate(template: &str, scope: &Scope<'_>) -> Result<Vec<Placeholder>, T
     Ok(found)
 }
 
+/// Renders a template for the shell: literals as written, every placeholder replaced by
+/// `lookup`'s value **shell-quoted** (see [`crate::quote::quote`]). `Err` names the first
+/// placeholder `lookup` has no value for (or a parse error's message).
+pub fn render_shell(
+    template: &str,
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    for piece in parse(template).map_err(|e| e.message)? {
+        match piece {
+            Piece::Literal(text) => out.push_str(&text),
+            Piece::Hole { text, .. } => {
+                let name = text.trim();
+                let value = lookup(name).ok_or_else(|| format!("no value for `{{{name}}}`"))?;
+                out.push_str(&crate::quote::quote(&value));
+            }
+        }
+    }
+    Ok(out)
+}
+
 fn suggest(word: &str, candidates: &[&str], what: &str) -> String {
     if candidates.is_empty() {
         return format!("there are no {what}");
@@ -254,6 +275,23 @@ mod tests {
         assert_eq!(parse("a {x").expect_err("open").range, 2..4);
         assert_eq!(parse("a } b").expect_err("close").range, 2..3);
         assert_eq!(parse("{a{b}").expect_err("nested").range, 0..5);
+    }
+
+    #[test]
+    fn rendering_quotes_every_value() {
+        let lookup = |name: &str| match name {
+            "value" => Some("9000".to_owned()),
+            "params.msg" => Some("a b; rm -rf /".to_owned()),
+            _ => None,
+        };
+        assert_eq!(
+            render_shell("echo {value} {params.msg} ${{X}}", lookup),
+            Ok("echo 9000 'a b; rm -rf /' ${X}".to_owned())
+        );
+        assert_eq!(
+            render_shell("echo {walk_id}", lookup),
+            Err("no value for `{walk_id}`".to_owned())
+        );
     }
 
     #[test]
