@@ -9,6 +9,7 @@ pub mod engine;
 pub mod lab;
 pub mod pool;
 pub mod quote;
+pub mod recipe;
 pub mod report;
 pub mod ssh;
 pub mod transport;

@@ -8,6 +8,8 @@ pub mod devices;
 pub mod exec;
 pub mod hosts;
 pub mod lab;
+pub mod match_cmd;
+pub mod plan;
 pub mod undo;
 
 use crate::pool::Pool;
@@ -41,6 +43,10 @@ pub enum Commands {
     Completions { shell: clap_complete::Shell },
     /// Print the man page (roff) to stdout.
     Man,
+    /// Find testbeds for a recipe's roles in a pool (no connection); explain a miss.
+    Match(match_cmd::MatchArgs),
+    /// Show the walks of a recipe's walk order under a strategy.
+    Plan(plan::PlanArgs),
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -155,6 +161,8 @@ pub async fn run(cli: Cli) -> i32 {
                 }
             }
         }
+        Commands::Match(args) => match_cmd::run(args),
+        Commands::Plan(args) => plan::run(args),
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,

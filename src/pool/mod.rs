@@ -595,6 +595,13 @@ transport = "local"
         assert_eq!(pool.known_hosts, Some(PathBuf::from("/lab/known_hosts")));
         let names: Vec<_> = pool.machine_names().collect();
         assert_eq!(names, ["h1", "local"]);
+        // File order, not name order.
+        let reversed = Pool::parse(
+            Path::new("p.toml"),
+            "[machines.zz]\ntransport = \"local\"\n[machines.aa]\ntransport = \"local\"\n",
+        )
+        .expect("pool");
+        assert_eq!(reversed.machine_names().collect::<Vec<_>>(), ["zz", "aa"]);
         let h1 = pool.machine("h1").expect("h1");
         let TransportSpec::Ssh(ssh) = &h1.transport else {
             panic!("h1 is ssh")
