@@ -7,6 +7,7 @@
 pub mod exec;
 pub mod hosts;
 pub mod lab;
+pub mod vpp;
 
 use crate::pool::Pool;
 use crate::transport::Trust;
@@ -31,6 +32,8 @@ pub enum Commands {
     Hosts(hosts::HostsArgs),
     /// Run one command on a machine, streaming its output; exits with its exit status.
     Exec(exec::ExecArgs),
+    /// VPP binary-API calls through a machine's SSH connection, and the client cache.
+    Vpp(vpp::VppArgs),
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -123,6 +126,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Lab(command) => lab::run(command),
         Commands::Hosts(args) => hosts::run(args).await,
         Commands::Exec(args) => exec::run(args).await,
+        Commands::Vpp(args) => vpp::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,
