@@ -102,6 +102,8 @@ while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
         let child = Command::new("sh")
             .arg(self.dir.join("supervise.sh"))
             .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
             .spawn()
             .expect("sh");
         self.supervisor = Some(child);
@@ -140,6 +142,8 @@ while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
 impl Drop for PeerScript {
     fn drop(&mut self) {
         self.kill();
+        // The dead peer's socket file; the next peer would remove it anyway.
+        let _ = std::fs::remove_file(&self.socket);
     }
 }
 
