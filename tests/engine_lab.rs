@@ -365,7 +365,11 @@ async fn listener_killed_then_repaired_and_commands_reconnect() {
     let Some(labdeck::engine::Ending::TransportError { error, hint }) = snap.exit else {
         panic!("transport error expected")
     };
-    assert!(error.contains("refused"), "{error}");
+    // Refused, or reset when the connect raced the dying listener: both say "down".
+    assert!(
+        error.contains("refused") || error.contains("reset"),
+        "{error}"
+    );
     assert!(hint.contains("labdeck lab status"), "{hint}");
 
     // `lab up` repairs the listener on the same ports; the next command reconnects.

@@ -11,6 +11,7 @@ pub mod lab;
 pub mod match_cmd;
 pub mod plan;
 pub mod undo;
+pub mod vpp;
 
 use crate::pool::Pool;
 use crate::transport::Trust;
@@ -47,6 +48,8 @@ pub enum Commands {
     Match(match_cmd::MatchArgs),
     /// Show the walks of a recipe's walk order under a strategy.
     Plan(plan::PlanArgs),
+    /// VPP binary-API calls through a machine's SSH connection, and the client cache.
+    Vpp(vpp::VppArgs),
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -163,6 +166,7 @@ pub async fn run(cli: Cli) -> i32 {
         }
         Commands::Match(args) => match_cmd::run(args),
         Commands::Plan(args) => plan::run(args),
+        Commands::Vpp(args) => vpp::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,

@@ -173,6 +173,8 @@ pub enum SshError {
     SshConfig { host: String, cause: String },
     #[error("SSH session with {addr} failed: {cause}")]
     Session { addr: String, cause: String },
+    #[error("no VPP API socket at {path} on {addr}")]
+    NoSocket { path: String, addr: String },
 }
 
 impl SshError {
@@ -184,7 +186,7 @@ impl SshError {
                     .into()
             }
             SshError::Timeout { .. } | SshError::Network { .. } => {
-                "check the machine's address and port in the pool, and that it is up".into()
+                "check the machine's address and port in the pool, and that it is up (for a lab: `labdeck lab status`)".into()
             }
             SshError::Jump { jump, target, .. } => format!(
                 "check that {jump} can reach {target} (the address as seen from the jump host) and that its sshd allows TCP forwarding"
@@ -221,6 +223,9 @@ impl SshError {
                 "`ssh -G {host}` shows what OpenSSH makes of your config; fix it, or turn ssh_config off for this machine"
             ),
             SshError::Session { .. } => "the connection was lost; labdeck reconnects on the next command".into(),
+            SshError::NoSocket { .. } => {
+                "is VPP running there? check `vpp_api_sockets` in the pool against VPP's `socksvr { socket-name }`, and that sshd allows stream forwarding (AllowStreamLocalForwarding)".into()
+            }
         }
     }
 }
@@ -401,6 +406,31 @@ impl SshConnection {
             });
         }
         Ok(outcome)
+    }
+
+    /// Opens a `direct-streamlocal` channel to the unix socket `path` on the host (what
+    /// `ssh -L local:remote_socket` does) on this connection, as a byte stream. sshd answers a
+    /// missing or refusing socket with `ConnectFailed`: that is [`SshError::NoSocket`].
+    pub async fn open_streamlocal(
+        &self,
+        path: &str,
+    ) -> Result<impl tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + use<>, SshError>
+    {
+        match self.handle.channel_open_direct_streamlocal(path).await {
+            Ok(channel) => Ok(channel.into_stream()),
+            Err(russh::Error::ChannelOpenFailure(russh::ChannelOpenFailure::ConnectFailed))
+                if !self.handle.is_closed() =>
+            {
+                Err(SshError::NoSocket {
+                    path: path.into(),
+                    addr: self.addr.clone(),
+                })
+            }
+            Err(e) => Err(SshError::Session {
+                addr: self.addr.clone(),
+                cause: format!("cannot open a stream to {path}: {e}"),
+            }),
+        }
     }
 
     /// True once the connection's task (or that of a jump it goes through) has ended.

@@ -91,6 +91,13 @@ impl OutputSink {
     }
 }
 
+/// A byte stream to a unix socket on a machine (see [`Connection::open_streamlocal`]).
+pub type UnixByteStream = Box<dyn ByteStream>;
+
+/// Anything readable and writable as bytes, movable between tasks.
+pub trait ByteStream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ByteStream for T {}
+
 /// Trust settings that apply to every SSH connection of a pool.
 #[derive(Debug, Clone, Default)]
 pub struct Trust {
@@ -108,6 +115,8 @@ pub enum TransportError {
     Ssh(#[from] SshError),
     #[error("cannot run local command: {0}")]
     Local(String),
+    #[error("no VPP API socket at {path} on localhost: {cause}")]
+    NoLocalSocket { path: String, cause: String },
 }
 
 impl TransportError {
@@ -116,6 +125,9 @@ impl TransportError {
             TransportError::Ssh(e) => e.hint(),
             TransportError::Local(_) => {
                 "check that /bin/sh exists and the working directory is readable".into()
+            }
+            TransportError::NoLocalSocket { .. } => {
+                "is VPP running here? check `vpp_api_sockets` in the pool against VPP's `socksvr { socket-name }`".into()
             }
         }
     }
@@ -177,6 +189,21 @@ impl Connection {
             Connection::Local => spawn_local_shell()?,
         };
         shell::FastShell::new(stdin, output).probe().await
+    }
+
+    /// Opens a byte stream to the unix socket `path` on the machine: a `direct-streamlocal`
+    /// channel on the SSH connection (no new session), or a local `UnixStream`.
+    pub async fn open_streamlocal(&self, path: &str) -> Result<UnixByteStream, TransportError> {
+        match self {
+            Connection::Ssh(ssh) => Ok(Box::new(ssh.open_streamlocal(path).await?)),
+            Connection::Local => match tokio::net::UnixStream::connect(path).await {
+                Ok(stream) => Ok(Box::new(stream)),
+                Err(e) => Err(TransportError::NoLocalSocket {
+                    path: path.into(),
+                    cause: e.to_string(),
+                }),
+            },
+        }
     }
 
     /// False once an SSH connection has dropped.

@@ -452,6 +452,13 @@ impl VppClient {
     /// reply), then closes the stream and stops the reader. The stream is closed even when
     /// the delete fails; the error is returned afterwards.
     pub async fn disconnect(self) -> Result<(), ClientError> {
+        self.close().await
+    }
+
+    /// [`disconnect`](Self::disconnect) through a shared reference (for clients held in an
+    /// `Arc`): afterwards every call fails with [`ClientError::Closed`]. A second close only
+    /// shuts the stream again.
+    pub async fn close(&self) -> Result<(), ClientError> {
         let mut result = Ok(());
         if self.is_alive() {
             let deadline = Instant::now() + self.config.disconnect_timeout;

@@ -1,0 +1,452 @@
+//! The VPP client cache and `labdeck vpp` against `tests/vpp/peer.py` (a VPP stand-in built on
+//! vpp_papi 2.4.2): locally through the library, and on a real lab host over SSH
+//! (`direct-streamlocal`) through the `labdeck` binary. Needs root and python3 with
+//! vpp_papi 2.4.2 (`pip install vpp-papi==2.4.2`); fails, never skips, without them.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Lab, labdeck, text, wait_for};
+use labdeck::transport::Connection;
+use labdeck::vpp::{
+    ApiDefinitions, CacheError, CacheEvent, ClientCache, ClientConfig, ClientError, ClientKey,
+    CrcCollections, RestartPlan, restart_vpp,
+};
+use serde_json::{Value, json};
+
+const SOCKET: &str = "/run/vpp/api.sock";
+
+fn manifest_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The python3 that has vpp_papi (its absolute path: lab sessions have their own /root).
+fn python() -> String {
+    let out = Command::new("python3")
+        .args(["-c", "import sys, vpp_papi; print(sys.executable)"])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "this test needs python3 with vpp_papi 2.4.2 (pip install vpp-papi==2.4.2): {}",
+        text(&out.stderr)
+    );
+    text(&out.stdout).trim().to_string()
+}
+
+/// A peer kept running by a supervisor loop (optionally inside a network namespace): when the
+/// peer dies, the loop removes the socket and starts a new one, until the `stop` file exists.
+/// `restart.sh` (usable over SSH inside a lab host: it only needs `kill`) kills the current
+/// peer and waits until it is gone. Dropping this stops the loop and the peer.
+struct PeerScript {
+    dir: PathBuf,
+    socket: String,
+    script: PathBuf,
+    supervisor: Option<std::process::Child>,
+}
+
+impl PeerScript {
+    fn new(dir: &Path, socket: &str, netns: Option<&str>) -> Self {
+        let peer = manifest_dir().join("tests/vpp/peer.py");
+        let enter = netns.map_or(String::new(), |ns| format!("ip netns exec {ns} "));
+        let d = dir.display();
+        let supervise = format!(
+            r#"#!/bin/sh
+rm -f {d}/fifo && mkfifo {d}/fifo
+exec 3<>{d}/fifo
+mkdir -p "$(dirname {socket})"
+while [ ! -f {d}/stop ]; do
+  rm -f {socket}
+  {enter}{py} {peer} {socket} --stats {d}/clients <&3 >>{d}/peer.log 2>&1 &
+  echo $! > {d}/peer.pid
+  wait $!
+done
+"#,
+            py = python(),
+            peer = peer.display(),
+        );
+        std::fs::write(dir.join("supervise.sh"), supervise).expect("write script");
+        let script = dir.join("restart.sh");
+        let restart = format!(
+            r#"#!/bin/sh
+pid=$(cat {d}/peer.pid)
+kill -TERM "$pid"
+while kill -0 "$pid" 2>/dev/null; do sleep 0.02; done
+"#
+        );
+        std::fs::write(&script, restart).expect("write script");
+        Self {
+            dir: dir.to_path_buf(),
+            socket: socket.into(),
+            script,
+            supervisor: None,
+        }
+    }
+
+    fn wait_ready(&self) {
+        assert!(
+            wait_for(|| self.dir.join("clients").exists() && Path::new(&self.socket).exists()),
+            "peer did not start: {}",
+            std::fs::read_to_string(self.dir.join("peer.log")).unwrap_or_default()
+        );
+    }
+
+    /// Starts the supervisor and waits until the peer listens.
+    fn start(&mut self) {
+        let _ = std::fs::remove_file(self.dir.join("clients"));
+        let _ = std::fs::remove_file(self.dir.join("stop"));
+        let child = Command::new("sh")
+            .arg(self.dir.join("supervise.sh"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("sh");
+        self.supervisor = Some(child);
+        self.wait_ready();
+    }
+
+    /// Kills the peer here; the supervisor starts a new one; waits until it listens.
+    fn restart(&self) {
+        let _ = std::fs::remove_file(self.dir.join("clients"));
+        let status = Command::new("sh").arg(&self.script).status().expect("sh");
+        assert!(status.success());
+        self.wait_ready();
+    }
+
+    fn clients(&self) -> u32 {
+        std::fs::read_to_string(self.dir.join("clients"))
+            .expect("stats file")
+            .trim()
+            .parse()
+            .expect("a number")
+    }
+
+    /// Stops the supervisor, then kills the peer for good.
+    fn kill(&mut self) {
+        let _ = std::fs::write(self.dir.join("stop"), "");
+        if let Some(mut child) = self.supervisor.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join("peer.pid")) {
+            let _ = Command::new("kill").args(["-KILL", pid.trim()]).status();
+        }
+    }
+}
+
+impl Drop for PeerScript {
+    fn drop(&mut self) {
+        self.kill();
+        // The dead peer's socket file; the next peer would remove it anyway.
+        let _ = std::fs::remove_file(&self.socket);
+    }
+}
+
+fn defs() -> Arc<ApiDefinitions> {
+    Arc::new(ApiDefinitions::load_dir(&manifest_dir().join("tests/data/vpp-api/core")).unwrap())
+}
+
+fn config() -> ClientConfig {
+    ClientConfig {
+        client_name: "labdeck-cache-test".into(),
+        // Generous: python on a busy machine; no test waits on a silent peer.
+        request_timeout: Duration::from_secs(120),
+        disconnect_timeout: Duration::from_secs(10),
+        ..ClientConfig::default()
+    }
+}
+
+fn drain(events: &mut tokio::sync::mpsc::UnboundedReceiver<CacheEvent>) -> Vec<String> {
+    let mut names = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        let name = match event {
+            CacheEvent::Connected { .. } => "connected",
+            CacheEvent::Reused { .. } => "reused",
+            CacheEvent::ConnectFailed { .. } => "connect-failed",
+            CacheEvent::Disconnected { .. } => "disconnected",
+            CacheEvent::Dead { .. } => "dead",
+            CacheEvent::Reconnecting { .. } => "reconnecting",
+            CacheEvent::VppEvent { .. } => "vpp-event",
+            CacheEvent::RestartStarted { .. } => "restart-started",
+            CacheEvent::RestartCommandDone { .. } => "restart-command-done",
+            CacheEvent::RestartWaiting { .. } => "restart-waiting",
+            CacheEvent::RestartReady { .. } => "restart-ready",
+        };
+        names.push(name.to_string());
+    }
+    names
+}
+
+// Multi-threaded: the test blocks while waiting for the peer, and the clients' reader tasks
+// must keep running meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cache_connects_reuses_reconnects_and_restarts_without_leaks() {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock").display().to_string();
+    let mut peer = PeerScript::new(dir.path(), &socket, None);
+    peer.start();
+    assert_eq!(peer.clients(), 0);
+
+    let cache = ClientCache::with_definitions(config(), defs());
+    let mut events = cache.subscribe();
+    let key = ClientKey {
+        host: "localhost".into(),
+        port: 0,
+        socket: socket.clone(),
+    };
+    let transport = Connection::Local;
+
+    // a call before any connect has no transport to use
+    assert!(matches!(
+        cache.ping(&key).await,
+        Err(CacheError::NotConnected { .. })
+    ));
+
+    // connect, reuse (counted), one client on the peer
+    let first = cache.connect(&key, &transport).await.unwrap();
+    let again = cache.connect(&key, &transport).await.unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    drop((first, again));
+    assert_eq!(peer.clients(), 1);
+    let version = cache.call(&key, "show_version", &json!({})).await.unwrap();
+    assert_eq!(version.value["version"], json!("26.10-labdeck-peer"));
+    let interfaces = cache
+        .dump(&key, "sw_interface_dump", &json!({}))
+        .await
+        .unwrap();
+    assert_eq!(interfaces.len(), 1);
+    cache.ping(&key).await.unwrap();
+    let stats = cache.stats(&key);
+    assert_eq!((stats.connects, stats.reuses, stats.calls), (1, 4, 3));
+    assert_eq!(cache.clients().len(), 1);
+    assert_eq!(
+        drain(&mut events),
+        ["connected", "reused", "reused", "reused", "reused"]
+    );
+
+    // CRC check: the peer's table against a matching and a stale collection
+    let crc = format!(
+        "stale:\n  control_ping: '0xdeadbeef'\ncurrent:\n  control_ping: '{:#010x}'\n",
+        defs().message("control_ping").unwrap().crc
+    );
+    let collections = CrcCollections::from_yaml_str(&crc, "t").unwrap();
+    let report = cache.check_crcs(&key, &collections).unwrap();
+    assert_eq!(report.matched.as_deref(), Some("current"));
+    let stale =
+        CrcCollections::from_yaml_str("stale:\n  control_ping: '0xdeadbeef'\n", "t").unwrap();
+    let mismatch = cache.check_crcs(&key, &stale).unwrap_err();
+    assert!(
+        mismatch
+            .to_string()
+            .contains("control_ping: expected 0xdeadbeef, VPP has"),
+        "{mismatch}"
+    );
+
+    // disconnect: sockclnt_delete reaches the peer; definitions are kept for the next connect
+    assert!(cache.disconnect(&key).await);
+    assert!(!cache.disconnect(&key).await);
+    assert_eq!(peer.clients(), 0);
+    assert!(cache.clients().is_empty());
+    cache.ping(&key).await.unwrap();
+    assert_eq!(peer.clients(), 1);
+    assert_eq!(cache.definition_loads(), 1);
+    assert_eq!(drain(&mut events), ["disconnected", "connected"]);
+
+    // VPP dies and comes back: the next call reconnects once and succeeds
+    peer.restart();
+    assert!(
+        wait_for(|| cache.clients().is_empty()),
+        "dead client left the cache"
+    );
+    cache.ping(&key).await.unwrap();
+    assert_eq!(peer.clients(), 1);
+    assert_eq!(drain(&mut events), ["dead", "connected"]);
+
+    // a client that dies under a call: reconnect once; the peer is gone, so an error
+    let client = cache.client(&key).unwrap();
+    // (the peer never answers create_vlan_subif: only its death ends this request)
+    let pending = client
+        .send(
+            "create_vlan_subif",
+            &json!({"sw_if_index": 0, "vlan_id": 7}),
+        )
+        .await
+        .unwrap();
+    peer.kill();
+    assert!(matches!(pending.wait().await, Err(ClientError::Closed)));
+    drop(client);
+    let error = cache
+        .call(&key, "show_version", &json!({}))
+        .await
+        .unwrap_err();
+    // the one reconnect finds the socket gone, or the dying peer resetting the connection
+    assert!(
+        matches!(error, CacheError::Transport(_) | CacheError::Connect { .. }),
+        "expected a failed reconnect, got {error}"
+    );
+    assert!(
+        cache.clients().is_empty(),
+        "a failed connect caches nothing"
+    );
+
+    // restart: the client connected before is connected again, none leaked
+    peer.start();
+    cache.ping(&key).await.unwrap();
+    assert_eq!(peer.clients(), 1);
+    drain(&mut events);
+    let plan = RestartPlan {
+        host: "localhost".into(),
+        port: 0,
+        command: format!("sh {}", peer.script.display()),
+        sockets: vec![socket.clone()],
+        command_timeout: Duration::from_secs(300),
+        ready_deadline: Duration::from_secs(300),
+        poll_interval: Duration::from_millis(50),
+    };
+    let restarted = restart_vpp(&cache, &transport, &plan).await.unwrap();
+    assert_eq!(restarted.reconnected, vec![key.to_string()]);
+    assert_eq!(peer.clients(), 1);
+    cache.ping(&key).await.unwrap();
+    let seen = drain(&mut events);
+    assert_eq!(seen.first().map(String::as_str), Some("disconnected"));
+    assert!(seen.contains(&"restart-started".to_string()), "{seen:?}");
+    assert!(seen.contains(&"restart-ready".to_string()), "{seen:?}");
+
+    assert_eq!(cache.disconnect_all().await, vec![key]);
+    assert_eq!(peer.clients(), 0);
+}
+
+fn vpp(pool: &str, args: &[&str]) -> (i32, Value, String) {
+    let api_dir = manifest_dir().join("tests/data/vpp-api/core");
+    let mut argv = vec![
+        "vpp",
+        "--pool",
+        pool,
+        "--api-dir",
+        api_dir.to_str().unwrap(),
+        "--timeout",
+        "600",
+    ];
+    argv.extend_from_slice(args);
+    let out = labdeck(&argv);
+    let stdout = text(&out.stdout);
+    let value = serde_json::from_str(&stdout).unwrap_or(Value::Null);
+    (out.status.code().unwrap_or(-1), value, text(&out.stderr))
+}
+
+#[test]
+fn vpp_over_ssh_on_a_lab_host() {
+    let lab = Lab::up(1, "line");
+    let netns = lab.state()["hosts"][0]["netns"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state = tempfile::tempdir().unwrap();
+    let mut peer = PeerScript::new(state.path(), SOCKET, Some(&netns));
+    peer.start();
+    let baseline = peer.clients();
+
+    // the pool: h1 has the API socket and a restart command that restarts the peer (run
+    // inside the host over SSH: it kills the peer, and the supervisor starts a new one)
+    let pool_text = std::fs::read_to_string(lab.pool()).unwrap().replacen(
+        "[machines.h1]\n",
+        &format!(
+            "[machines.h1]\nvpp_api_sockets = [\"{SOCKET}\"]\nvpp_restart_command = \"sh {}\"\n",
+            peer.script.display()
+        ),
+        1,
+    );
+    assert!(pool_text.contains("vpp_api_sockets"), "{pool_text}");
+    let pool = lab.dir.join("vpp-pool.toml");
+    std::fs::write(&pool, pool_text).unwrap();
+    let pool = pool.display().to_string();
+
+    let (code, version, err) = vpp(&pool, &["h1", "call", "show_version", "{}"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(version["name"], json!("show_version_reply"));
+    assert_eq!(version["reply"]["version"], json!("26.10-labdeck-peer"));
+
+    let (code, details, err) = vpp(&pool, &["h1", "dump", "sw_interface_dump", "{}"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(details[0]["interface_name"], json!("local0"));
+
+    let (code, cli, err) = vpp(&pool, &["h1", "cli", "show interface"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(cli["reply"], json!("local0 0\n"));
+
+    let (code, clients, err) = vpp(&pool, &["clients"]);
+    assert_eq!(code, 0, "{err}");
+    let listed = clients["clients"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        listed[0]["key"].as_str().unwrap().ends_with(SOCKET),
+        "{clients}"
+    );
+
+    let (code, disconnected, err) = vpp(&pool, &["disconnect", "--all"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(disconnected["disconnected"].as_array().unwrap().len(), 1);
+    assert_eq!(peer.clients(), baseline);
+
+    let (code, restarted, err) = vpp(&pool, &["h1", "restart"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(
+        restarted["restart"]["reconnected"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "{restarted}"
+    );
+    // reconnect after the restart
+    let (code, _, err) = vpp(&pool, &["h1", "ping"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(peer.clients(), baseline, "a client leaked");
+
+    // a missing socket is a clear error
+    let (code, _, err) = vpp(&pool, &["--socket", "/run/vpp/nothing.sock", "h1", "ping"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("no VPP API socket at /run/vpp/nothing.sock on"),
+        "{err}"
+    );
+
+    // the peer killed during a call: an error, not a hang (the peer never answers
+    // create_vlan_subif, so only the peer's death can end this call before --timeout 600)
+    let api_dir = manifest_dir().join("tests/data/vpp-api/core");
+    let child = Command::new(common::LABDECK)
+        .args([
+            "vpp",
+            "--pool",
+            &pool,
+            "--api-dir",
+            api_dir.to_str().unwrap(),
+            "--timeout",
+            "600",
+            "h1",
+            "call",
+            "create_vlan_subif",
+            "{\"sw_if_index\": 0, \"vlan_id\": 7}",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(|| peer.clients() == baseline + 1),
+        "the call's client did not connect"
+    );
+    peer.kill();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("no VPP API socket") || err.contains("closed"),
+        "{err}"
+    );
+}
