@@ -1,10 +1,9 @@
 //! `labdeck hosts`: connect to every machine of the pool and print a table.
 
-use super::PoolArgs;
+use super::{PoolArgs, table};
 use crate::engine::{Command, HostView, HostViewState, apply_host_event};
 use clap::Args;
 use std::collections::HashMap;
-use std::fmt::Write as _;
 
 #[derive(Debug, Args)]
 pub struct HostsArgs {
@@ -106,25 +105,4 @@ pub fn render_cache(cache: &[crate::engine::cache::CacheView]) -> String {
         ],
         rows,
     )
-}
-
-/// Left-aligned columns separated by two spaces, no trailing blanks.
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    for row in std::iter::once(header_row).chain(rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out
 }

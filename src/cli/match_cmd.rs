@@ -6,6 +6,7 @@
 //! than K) matches, after printing the mapper's explanation; 2 for usage and config errors
 //! (pool, recipe, `-p` overrides). No machine is contacted.
 
+use super::table;
 use crate::mapper::{Mapper, Testbed};
 use crate::pool::{Pool, TransportSpec};
 use crate::recipe::{Recipe, RecipeError, adapt, params};
@@ -222,25 +223,4 @@ pub fn render_testbed(pool: &Pool, testbed: &Testbed) -> String {
         ],
         rows,
     )
-}
-
-/// Left-aligned columns separated by two spaces, no trailing blanks.
-pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in &rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let header_row: Vec<String> = header.iter().map(|h| (*h).to_owned()).collect();
-    for row in std::iter::once(header_row).chain(rows) {
-        let line: Vec<String> = row
-            .iter()
-            .zip(&widths)
-            .map(|(c, w)| format!("{c:<w$}"))
-            .collect();
-        let _ = writeln!(out, "{}", line.join("  ").trim_end());
-    }
-    out
 }
