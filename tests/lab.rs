@@ -426,51 +426,38 @@ fn devices_equal_what_ip_reports_on_the_host() {
             .output()
             .expect("ip");
         let theirs: serde_json::Value = serde_json::from_slice(&ip.stdout).expect("ip json");
-        let summary = |name: &str, mtu: u64, mac: &str, addrs: Vec<String>| {
-            format!("{name} {mtu} {mac} {}", addrs.join(","))
+        // "name mtu mac ipv4/prefix,…" for each device, read with the given JSON keys.
+        let summaries = |list: &serde_json::Value, keys: [&str; 5]| -> Vec<String> {
+            let [name, mac, addrs, local, prefix] = keys;
+            list.as_array()
+                .expect("device list")
+                .iter()
+                .map(|d| {
+                    let v4: Vec<String> = d[addrs]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|a| a["family"] == "inet")
+                        .map(|a| format!("{}/{}", a[local].as_str().unwrap_or(""), a[prefix]))
+                        .collect();
+                    format!(
+                        "{} {} {} {}",
+                        d[name].as_str().unwrap_or(""),
+                        d["mtu"].as_u64().unwrap_or(0),
+                        d[mac].as_str().unwrap_or(""),
+                        v4.join(",")
+                    )
+                })
+                .collect()
         };
-        let mut ours: Vec<String> = ours
-            .as_array()
-            .expect("devices")
-            .iter()
-            .map(|d| {
-                summary(
-                    d["name"].as_str().unwrap_or(""),
-                    d["mtu"].as_u64().unwrap_or(0),
-                    d["hwaddr"].as_str().unwrap_or(""),
-                    d["addresses"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|a| a["family"] == "inet")
-                        .map(|a| {
-                            format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefix_len"])
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
-        let mut theirs: Vec<String> = theirs
-            .as_array()
-            .expect("links")
-            .iter()
-            .map(|l| {
-                summary(
-                    l["ifname"].as_str().unwrap_or(""),
-                    l["mtu"].as_u64().unwrap_or(0),
-                    l["address"].as_str().unwrap_or(""),
-                    l["addr_info"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter(|a| a["family"] == "inet")
-                        .map(|a| {
-                            format!("{}/{}", a["local"].as_str().unwrap_or(""), a["prefixlen"])
-                        })
-                        .collect(),
-                )
-            })
-            .collect();
+        let mut ours = summaries(
+            &ours,
+            ["name", "hwaddr", "addresses", "local", "prefix_len"],
+        );
+        let mut theirs = summaries(
+            &theirs,
+            ["ifname", "address", "addr_info", "local", "prefixlen"],
+        );
         ours.sort();
         theirs.sort();
         assert_eq!(ours, theirs, "devices of {name}");

@@ -572,6 +572,18 @@ fn string_max(limit: Option<u64>, fixed: Option<usize>) -> Option<u64> {
     room.map(|r| r.saturating_sub(1))
 }
 
+/// A string field's bytes; a missing field is empty.
+fn string_bytes<'v>(
+    value: Option<&'v Value>,
+    path: &FieldPath<'_>,
+) -> Result<&'v [u8], CodecError> {
+    match value {
+        None => Ok(&[]),
+        Some(Value::String(text)) => Ok(text.as_bytes()),
+        Some(other) => Err(wrong_type(path, "string", other)),
+    }
+}
+
 fn encode_fixed_string(
     out: &mut Vec<u8>,
     size: usize,
@@ -579,11 +591,7 @@ fn encode_fixed_string(
     value: Option<&Value>,
     path: &FieldPath<'_>,
 ) -> Result<(), CodecError> {
-    let bytes: &[u8] = match value {
-        None => &[],
-        Some(Value::String(text)) => text.as_bytes(),
-        Some(other) => return Err(wrong_type(path, "string", other)),
-    };
+    let bytes = string_bytes(value, path)?;
     let max = string_max(limit, Some(size)).unwrap_or(0);
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
         return Err(CodecError::StringTooLong {
@@ -603,11 +611,7 @@ fn encode_variable_string(
     value: Option<&Value>,
     path: &FieldPath<'_>,
 ) -> Result<(), CodecError> {
-    let bytes: &[u8] = match value {
-        None => &[],
-        Some(Value::String(text)) => text.as_bytes(),
-        Some(other) => return Err(wrong_type(path, "string", other)),
-    };
+    let bytes = string_bytes(value, path)?;
     let max = string_max(limit, None).unwrap_or(u64::from(u32::MAX));
     let length = u32::try_from(bytes.len())
         .ok()
