@@ -11,6 +11,7 @@ pub mod pool;
 pub mod quote;
 pub mod recipe;
 pub mod report;
+pub mod run;
 pub mod ssh;
 pub mod transport;
 pub mod vpp;

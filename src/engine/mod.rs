@@ -99,6 +99,9 @@ pub enum Command {
         host: String,
         every: Option<Duration>,
     },
+    /// Broadcasts a run event (from a walk executor) to every subscriber, in order with the
+    /// engine's own events.
+    Publish(crate::run::RunEvent),
     /// Kills running jobs, closes every connection, then stops the engine.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -157,6 +160,8 @@ pub enum Event {
         at_ms: u64,
         devices: Result<Vec<crate::devices::Device>, String>,
     },
+    /// A walk run, replay or shrink reported something (see [`crate::run::RunEvent`]).
+    Run(crate::run::RunEvent),
 }
 
 /// Refusals by the engine itself.
@@ -327,6 +332,11 @@ impl EngineHandle {
             .await?
     }
 
+    /// Broadcasts a run event to every subscriber.
+    pub fn publish(&self, event: crate::run::RunEvent) -> Result<(), EngineError> {
+        self.send(Command::Publish(event))
+    }
+
     pub async fn snapshot(&self) -> Result<Snapshot, EngineError> {
         self.ask(|reply| Command::Snapshot { reply }).await
     }
@@ -495,6 +505,7 @@ impl Engine {
     fn on_command(&mut self, command: Command) {
         match command {
             Command::Subscribe(tx) => self.subscribers.push(tx),
+            Command::Publish(event) => self.emit(Event::Run(event)),
             Command::Connect { host } => self.connect_machine(&host),
             Command::ConnectAll => {
                 let names: Vec<String> = self.machines.keys().cloned().collect();

@@ -1,0 +1,14 @@
+//! Running recipes: the walk executor (`labdeck run`), replay with step control, rerun of
+//! failed walks and shrinking, with their events and the pure run view.
+//!
+//! - [`event`]: [`RunEvent`], published through the engine;
+//! - [`view`]: [`RunView`], the pure reducer every front end renders;
+//! - [`step`]: [`StepControl`] / [`StepDecision`], the step-through API.
+
+pub mod event;
+pub mod step;
+pub mod view;
+
+pub use event::{RunEvent, RunMode, TestbedMap};
+pub use step::{StepControl, StepDecision};
+pub use view::{RunPhase, RunView};
