@@ -162,6 +162,8 @@ pub enum Event {
     },
     /// A walk run, replay or shrink reported something (see [`crate::run::RunEvent`]).
     Run(crate::run::RunEvent),
+    /// The VPP API client cache changed (see [`crate::vpp::event::VppClientEvent`]).
+    Vpp(crate::vpp::event::VppClientEvent),
 }
 
 /// Refusals by the engine itself.

@@ -13,6 +13,7 @@ pub mod client;
 pub mod codec;
 pub mod crc;
 pub mod defs;
+pub mod event;
 pub mod frame;
 pub mod restart;
 
