@@ -10,6 +10,8 @@ pub mod hosts;
 pub mod lab;
 pub mod match_cmd;
 pub mod plan;
+pub mod replay;
+pub mod run;
 pub mod undo;
 pub mod vpp;
 
@@ -48,6 +50,12 @@ pub enum Commands {
     Match(match_cmd::MatchArgs),
     /// Show the walks of a recipe's walk order under a strategy.
     Plan(plan::PlanArgs),
+    /// Run a recipe's walks over the pool's testbeds; writes a run directory.
+    Run(run::RunArgs),
+    /// Replay one walk of a trace, optionally step by step.
+    Replay(replay::ReplayArgs),
+    /// Minimise a failed walk of a trace to the smallest walk that fails the same way.
+    Shrink(replay::ShrinkArgs),
     /// VPP binary-API calls through a machine's SSH connection, and the client cache.
     Vpp(vpp::VppArgs),
     /// Benchmarks against reference implementations, measured in the same run.
@@ -189,6 +197,9 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Match(args) => match_cmd::run(args),
         Commands::Plan(args) => plan::run(args),
         Commands::Vpp(args) => vpp::run(args).await,
+        Commands::Run(args) => run::run(args).await,
+        Commands::Replay(args) => replay::replay(args).await,
+        Commands::Shrink(args) => replay::shrink(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,

@@ -10,18 +10,47 @@ use std::path::PathBuf;
 pub struct UndoArgs {
     #[command(flatten)]
     pub pool: PoolArgs,
-    /// The undo log (JSON lines) of the run.
+    /// The undo log (JSON lines) of the run, or a run directory (every testbed's log).
     pub log: PathBuf,
 }
 
+/// The undo logs a path names: itself, or the `undo-testbed*.jsonl` files of a run
+/// directory.
+fn logs_of(path: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
+    if !path.is_dir() {
+        return Ok(vec![path.to_owned()]);
+    }
+    let mut logs: Vec<PathBuf> = std::fs::read_dir(path)?
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("undo-testbed") && n.ends_with(".jsonl"))
+        })
+        .collect();
+    logs.sort();
+    Ok(logs)
+}
+
 pub async fn run(args: UndoArgs) -> i32 {
-    let steps = match UndoLog::read(&args.log) {
-        Ok(s) => s,
+    let logs = match logs_of(&args.log) {
+        Ok(l) => l,
         Err(e) => {
-            eprintln!("labdeck: cannot read undo log {}: {e}", args.log.display());
+            eprintln!("labdeck: cannot read {}: {e}", args.log.display());
             return 2;
         }
     };
+    let mut steps = Vec::new();
+    for log in &logs {
+        match UndoLog::read(log) {
+            Ok(s) => steps.extend(s),
+            Err(e) => {
+                eprintln!("labdeck: cannot read undo log {}: {e}", log.display());
+                return 2;
+            }
+        }
+    }
     if steps.is_empty() {
         println!("nothing to undo in {}", args.log.display());
         return 0;
@@ -48,7 +77,9 @@ pub async fn run(args: UndoArgs) -> i32 {
         );
     }
     if failed.is_empty() {
-        let _ = std::fs::remove_file(&args.log);
+        for log in &logs {
+            let _ = std::fs::remove_file(log);
+        }
         println!("{} changes undone", newest_first.len());
         0
     } else {

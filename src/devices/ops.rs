@@ -473,6 +473,29 @@ impl UndoLog {
         &self.steps
     }
 
+    /// Takes the steps recorded after the first `mark` ones, newest first, and keeps the
+    /// log file in step (rewritten and fsynced).
+    pub fn take_since(&mut self, mark: usize) -> std::io::Result<Vec<UndoStep>> {
+        if mark >= self.steps.len() {
+            return Ok(Vec::new());
+        }
+        let mut taken = self.steps.split_off(mark);
+        taken.reverse();
+        if let Some(file) = &self.file {
+            let tmp = file.with_extension("jsonl.tmp");
+            {
+                let mut f = std::fs::File::create(&tmp)?;
+                for s in &self.steps {
+                    let line = serde_json::to_string(s).map_err(std::io::Error::other)?;
+                    writeln!(f, "{line}")?;
+                }
+                f.sync_all()?;
+            }
+            std::fs::rename(&tmp, file)?;
+        }
+        Ok(taken)
+    }
+
     /// Takes the steps newest first, and empties the log (and its file).
     pub fn drain_newest_first(&mut self) -> std::io::Result<Vec<UndoStep>> {
         let mut steps = std::mem::take(&mut self.steps);

@@ -166,7 +166,12 @@ pub struct Expect {
 pub struct WalkSpec {
     pub order: Vec<String>,
     pub strategy: Strategy,
+    /// Walks at once per testbed; more than 1 declares the walks independent of each other.
+    pub parallel: usize,
 }
+
+/// Most walks at once per testbed.
+pub const MAX_PARALLEL: i64 = 64;
 
 /// One action of the walk order with its resolved option values.
 #[derive(Debug, Clone, PartialEq)]
@@ -1143,6 +1148,7 @@ fn build_walk(
         return Ok(WalkSpec {
             order: names.iter().map(|n| (*n).to_owned()).collect(),
             strategy: Strategy::Full,
+            parallel: 1,
         });
     };
     let w = walk.get_ref();
@@ -1192,7 +1198,22 @@ fn build_walk(
             .parse::<Strategy>()
             .map_err(|e| cx.err(s.span(), e.to_string(), None))?,
     };
-    Ok(WalkSpec { order, strategy })
+    let parallel = match &w.parallel {
+        None => 1,
+        Some(p) if (1..=MAX_PARALLEL).contains(p.get_ref()) => *p.get_ref() as usize,
+        Some(p) => {
+            return Err(cx.err(
+                p.span(),
+                format!("parallel must be between 1 and {MAX_PARALLEL}"),
+                Some("parallel = N runs up to N independent walks at once per testbed".into()),
+            ));
+        }
+    };
+    Ok(WalkSpec {
+        order,
+        strategy,
+        parallel,
+    })
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1313,6 +1334,7 @@ struct ExpectFile {
 struct WalkFile {
     order: Option<Spanned<Vec<Spanned<String>>>>,
     strategy: Option<Spanned<String>>,
+    parallel: Option<Spanned<i64>>,
 }
 
 #[cfg(test)]

@@ -62,7 +62,8 @@ pub enum RunEvent {
         /// The serial action that opens this epoch with its value (`mtu=9000`), if any.
         serial: Option<String>,
     },
-    /// Step mode: the next step, shown before it runs; the run waits for a decision.
+    /// Step mode: the next step, shown before it runs; the run waits for a decision unless
+    /// it is continuing (`waits` says which).
     StepPending {
         walk_id: WalkId,
         testbed: usize,
@@ -75,6 +76,8 @@ pub enum RunEvent {
         recorded: Option<Outcome>,
         /// The cursor stopped here because of a breakpoint.
         breakpoint: bool,
+        /// The run waits for a [`crate::run::StepDecision`] (false while continuing).
+        waits: bool,
     },
     StepStarted {
         walk_id: WalkId,

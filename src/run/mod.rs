@@ -5,9 +5,15 @@
 //! - [`view`]: [`RunView`], the pure reducer every front end renders;
 //! - [`step`]: [`StepControl`] / [`StepDecision`], the step-through API.
 
+pub mod action;
 pub mod event;
+pub mod exec;
+pub mod expr;
+pub mod prepare;
+pub mod results;
 pub mod step;
 pub mod view;
+pub mod vpp_step;
 
 pub use event::{RunEvent, RunMode, TestbedMap};
 pub use step::{StepControl, StepDecision};

@@ -186,6 +186,7 @@ impl RunView {
                 command,
                 recorded,
                 breakpoint,
+                ..
             } => {
                 self.pending = Some(PendingStep {
                     walk_id: *walk_id,
@@ -408,6 +409,7 @@ mod tests {
                 command: Some("echo 1".into()),
                 recorded: Some(Outcome::Fail),
                 breakpoint: false,
+                waits: true,
             },
             1,
         );
