@@ -23,7 +23,7 @@ fn port(lab: &Lab, host: &str) -> String {
         &[
             "sh",
             "-c",
-            "cat /sys/class/net/eth1/mtu; ip -br addr show dev eth1",
+            "cat /sys/class/net/eth1/mtu; ip -br addr show dev eth1; ip -o link show | cut -d' ' -f2",
         ],
     );
     text(&out.stdout)
@@ -310,6 +310,10 @@ fn sigterm_mid_run_undoes_every_change_and_cancels() {
         changed.starts_with("1280\n") && changed.contains("198.19.7.1/24"),
         "{changed}"
     );
+    assert!(
+        changed.contains("ldtest0@ldtest0p") && changed.contains("ldbr0"),
+        "{changed}"
+    );
     let pid = child.id().to_string();
     assert!(
         Command::new("kill")
@@ -367,7 +371,7 @@ fn kill_9_leaves_a_trace_that_loads_and_a_lab_undo_restores() {
         text(&out.stderr)
     );
     assert!(
-        text(&out.stdout).contains("3 changes undone"),
+        text(&out.stdout).contains("6 changes undone"),
         "{}",
         text(&out.stdout)
     );

@@ -125,7 +125,10 @@ pub enum ActionKind {
     VppRestart { role: String },
 }
 
-/// Device operations: `up`/`down` take no value; `mtu` and `addr` take the option.
+/// Device operations: `up`/`down` take no value; `mtu` and `addr` take the option;
+/// `veth` creates the veth pair `{value}`/`{value}p` on the role's machine; `bridge` creates
+/// the bridge `{value}` and enslaves the interface to it. Created devices are removed and
+/// enslaved interfaces released by the undo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeviceOp {
@@ -133,6 +136,8 @@ pub enum DeviceOp {
     Down,
     Mtu,
     Addr,
+    Veth,
+    Bridge,
 }
 
 /// Where an action's options come from.
@@ -822,8 +827,17 @@ fn build_action(
                 ));
             }
             let op = *op.get_ref();
-            if matches!(op, DeviceOp::Mtu | DeviceOp::Addr) && !has_value {
-                let op_name = if op == DeviceOp::Mtu { "mtu" } else { "addr" };
+            if matches!(
+                op,
+                DeviceOp::Mtu | DeviceOp::Addr | DeviceOp::Veth | DeviceOp::Bridge
+            ) && !has_value
+            {
+                let op_name = match op {
+                    DeviceOp::Mtu => "mtu",
+                    DeviceOp::Addr => "addr",
+                    DeviceOp::Veth => "veth",
+                    _ => "bridge",
+                };
                 return Err(cx.err(
                     a.op.as_ref().map_or(spanned.span(), Spanned::span),
                     format!(

@@ -234,6 +234,14 @@ pub fn render_command(ctx: &WalkCtx<'_>, position: usize) -> Result<Option<Strin
                 DeviceOp::Down => format!("ip link set {dev} down"),
                 DeviceOp::Mtu => format!("ip link set {dev} mtu {}", value()),
                 DeviceOp::Addr => format!("ip addr add {} dev {dev}", value()),
+                DeviceOp::Veth => {
+                    format!("ip link add {} type veth peer name {}p", value(), value())
+                }
+                DeviceOp::Bridge => format!(
+                    "ip link add {} type bridge; ip link set dev {dev} master {}",
+                    value(),
+                    value()
+                ),
             })
         }
         ActionKind::VppCall { message, args, .. } => {
@@ -309,6 +317,7 @@ pub async fn run_step(
             roles,
         } => shell_step(engine, ctx, action, template, roles, settings, &vars).await,
         ActionKind::Sleep => match value.trim().parse::<f64>() {
+            Ok(0.0) => pass(""),
             Ok(secs) if secs.is_finite() && (0.0..=86_400.0).contains(&secs) => {
                 tokio::time::sleep(Duration::from_secs_f64(secs)).await;
                 pass("")
@@ -347,22 +356,41 @@ pub async fn run_step(
             let Some(machine) = ctx.prepared.machine(ctx.testbed, role) else {
                 return StepResult::quick(Outcome::Error, "role not mapped", started, at);
             };
-            let op = match op {
-                DeviceOp::Up => Ok(Op::Up { dev }),
-                DeviceOp::Down => Ok(Op::Down { dev }),
+            let ops = match op {
+                DeviceOp::Up => Ok(vec![Op::Up { dev }]),
+                DeviceOp::Down => Ok(vec![Op::Down { dev }]),
                 DeviceOp::Mtu => value
                     .trim()
                     .parse::<u32>()
-                    .map(|mtu| Op::Mtu { dev, mtu })
+                    .map(|mtu| vec![Op::Mtu { dev, mtu }])
                     .map_err(|_| format!("mtu needs a number, got `{value}`")),
-                DeviceOp::Addr => Ok(Op::AddrAdd {
+                DeviceOp::Addr => Ok(vec![Op::AddrAdd {
                     dev,
                     addr: value.clone(),
-                }),
+                }]),
+                DeviceOp::Veth => Ok(vec![Op::CreateVeth {
+                    name: value.clone(),
+                    peer: format!("{value}p"),
+                }]),
+                DeviceOp::Bridge => Ok(vec![
+                    Op::CreateBridge {
+                        name: value.clone(),
+                    },
+                    Op::Enslave {
+                        dev,
+                        master: value.clone(),
+                    },
+                ]),
             };
-            match op {
-                Ok(op) => {
-                    let mut r = change(engine, machine, &op, changes).await;
+            match ops {
+                Ok(ops) => {
+                    let mut r = pass("");
+                    for op in &ops {
+                        r = change(engine, machine, op, changes).await;
+                        if r.outcome != Outcome::Pass {
+                            break;
+                        }
+                    }
                     if action.expect.fail {
                         r.outcome = match r.outcome {
                             Outcome::Pass => Outcome::Fail,
