@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod lab;
 pub mod match_cmd;
 pub mod plan;
+pub mod repl;
 pub mod undo;
 pub mod vpp;
 
@@ -25,6 +26,9 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
+    /// Log level or filter (`debug`, `labdeck=debug,russh=warn`); overrides RUST_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -53,6 +57,8 @@ pub enum Commands {
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The interactive console: hosts, jobs, match, plan and runs with history and completion.
+    Repl(repl::ReplArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +195,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Match(args) => match_cmd::run(args),
         Commands::Plan(args) => plan::run(args),
         Commands::Vpp(args) => vpp::run(args).await,
+        Commands::Repl(args) => repl::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,
