@@ -92,7 +92,19 @@ struct Session {
     hosts: HashMap<String, HostView>,
     /// Running background jobs: their command and output tail.
     background: HashMap<JobRef, (String, Vec<u8>)>,
-    foreground: Option<JobRef>,
+    foreground: Foreground,
+}
+
+/// The foreground `exec`, for interrupts.
+#[derive(Debug, Default, PartialEq)]
+enum Foreground {
+    #[default]
+    None,
+    /// Queued, id not known yet; `interrupted`: kill it as soon as it is.
+    Starting {
+        interrupted: bool,
+    },
+    Running(JobRef),
 }
 
 /// Executes console commands for one pool (and optionally one recipe).
@@ -412,14 +424,27 @@ impl Console {
 
     /// Kills the foreground job, if one runs (Ctrl-C during `exec`), with SIGTERM: SIGINT
     /// is ignored by commands a non-interactive shell started in the background.
+    /// Returns no lines when no foreground job runs (the caller may then abandon the
+    /// command).
     pub async fn interrupt(&self) -> Vec<String> {
-        let job = lock(&self.session).foreground.take();
-        match job {
-            None => Vec::new(),
-            Some(job) => match self.engine.kill(job.clone(), "TERM").await {
-                Ok(()) => vec![format!("interrupted: sent TERM to {job}'s process group")],
-                Err(e) => error_lines(&e),
-            },
+        let job = {
+            let mut session = lock(&self.session);
+            match std::mem::take(&mut session.foreground) {
+                Foreground::None => return Vec::new(),
+                Foreground::Starting { .. } => {
+                    session.foreground = Foreground::Starting { interrupted: true };
+                    return vec!["interrupted: the job is killed as soon as it starts".to_owned()];
+                }
+                Foreground::Running(job) => job,
+            }
+        };
+        self.kill_interrupted(&job).await
+    }
+
+    async fn kill_interrupted(&self, job: &JobRef) -> Vec<String> {
+        match self.engine.kill(job.clone(), "TERM").await {
+            Ok(()) => vec![format!("interrupted: sent TERM to {job}'s process group")],
+            Err(e) => error_lines(&e),
         }
     }
 
@@ -614,27 +639,48 @@ impl Console {
             timeout: request.timeout,
             ..JobSpec::default()
         };
+        if request.background {
+            return match self.engine.exec(spec).await {
+                Ok(job) => Output::line(format!(
+                    "{job} runs in the background (`wait {job}`, `kill {job}`)"
+                )),
+                Err(e) => Output::lines(error_lines(&e)),
+            };
+        }
+        lock(&self.session).foreground = Foreground::Starting { interrupted: false };
         let job = match self.engine.exec(spec).await {
             Ok(job) => job,
-            Err(e) => return Output::lines(error_lines(&e)),
+            Err(e) => {
+                lock(&self.session).foreground = Foreground::None;
+                return Output::lines(error_lines(&e));
+            }
         };
-        if request.background {
-            return Output::line(format!(
-                "{job} runs in the background (`wait {job}`, `kill {job}`)"
-            ));
+        let interrupted = {
+            let mut session = lock(&self.session);
+            let interrupted = session.foreground == Foreground::Starting { interrupted: true };
+            session.foreground = if interrupted {
+                Foreground::None
+            } else {
+                Foreground::Running(job.clone())
+            };
+            interrupted
+        };
+        let mut lines = Vec::new();
+        if interrupted {
+            lines = self.kill_interrupted(&job).await;
         }
-        lock(&self.session).foreground = Some(job.clone());
         let result = self.engine.wait(job.clone(), FOREGROUND_LIMIT).await;
         {
             let mut session = lock(&self.session);
-            if session.foreground.as_ref() == Some(&job) {
-                session.foreground = None;
+            if session.foreground == Foreground::Running(job) {
+                session.foreground = Foreground::None;
             }
         }
         match result {
-            Ok(snapshot) => Output::lines(job_report(&snapshot, false)),
-            Err(e) => Output::lines(error_lines(&e)),
+            Ok(snapshot) => lines.extend(job_report(&snapshot, false)),
+            Err(e) => lines.extend(error_lines(&e)),
         }
+        Output::lines(lines)
     }
 
     fn recipe_for(&self, options: &RecipeOptions) -> Result<LoadedRecipe, Vec<String>> {

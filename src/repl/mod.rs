@@ -226,16 +226,23 @@ fn editor_loop(
     }
 }
 
-/// Executes one line; Ctrl-C while it runs interrupts the foreground job (or abandons a
-/// command that has none).
-async fn execute_interruptibly(console: &Console, line: &str) -> Output {
+/// Executes one line; Ctrl-C while it runs (SIGINT: the terminal is not in raw mode
+/// then) interrupts the foreground job, or abandons a command that has none.
+async fn execute_interruptibly(
+    console: &Console,
+    line: &str,
+    interrupts: Option<&mut tokio::signal::unix::Signal>,
+) -> Output {
     let execution = console.execute_line(line);
     tokio::pin!(execution);
+    let Some(interrupts) = interrupts else {
+        return execution.await;
+    };
     loop {
         tokio::select! {
             output = &mut execution => return output,
-            signal = tokio::signal::ctrl_c() => {
-                if signal.is_err() {
+            signal = interrupts.recv() => {
+                if signal.is_none() {
                     return execution.await;
                 }
                 let lines = console.interrupt().await;
@@ -280,11 +287,14 @@ pub async fn run(
             }
         }
     });
+    // Handled from the start: SIGINT must never kill the REPL (and leave jobs behind).
+    let mut interrupts =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut code = 0;
     while let Some(message) = line_rx.recv().await {
         match message {
             FromEditor::Line(line) => {
-                let output = execute_interruptibly(&console, &line).await;
+                let output = execute_interruptibly(&console, &line, interrupts.as_mut()).await;
                 let quit = output.quit;
                 if reply_tx.send(output).is_err() || quit {
                     break;
