@@ -952,6 +952,42 @@ mod tests {
         console.engine().shutdown().await;
     }
 
+    #[tokio::test]
+    async fn match_plan_and_roles_come_from_the_session_recipe() {
+        let fixtures =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recipe");
+        let pool = Pool::load(&fixtures.join("pool.toml")).unwrap();
+        let engine = EngineHandle::spawn(pool.clone(), crate::engine::EngineConfig::default());
+        let console = Console::new(engine, pool, Some(fixtures.join("walks.toml")), None);
+        assert_eq!(console.resolve_host("dut"), "h1");
+        assert_eq!(console.resolve_host("h2"), "h2");
+        assert_eq!(lock(&console.completion).roles, ["dut"]);
+        let matched = console.execute_line("match").await.lines.join("\n");
+        assert!(matched.contains("dut   h1"), "{matched}");
+        let plan = console.execute_line("plan").await.lines.join("\n");
+        assert!(plan.contains("param `peer` is mandatory"), "{plan}");
+        let plan = console
+            .execute_line("plan full -p peer=198.18.0.9 --limit 1")
+            .await
+            .lines;
+        assert!(
+            plan.iter().any(|l| l.starts_with("strategy full: ")),
+            "{plan:?}"
+        );
+        assert!(
+            plan.last().is_some_and(|l| l.contains("more walks")),
+            "{plan:?}"
+        );
+        let other = fixtures.join("no-match.toml");
+        let missed = console
+            .execute_line(&format!("match --recipe '{}'", other.display()))
+            .await
+            .lines
+            .join("\n");
+        assert!(missed.contains("no testbed matches"), "{missed}");
+        console.engine().shutdown().await;
+    }
+
     struct Recorder(Mutex<Vec<String>>);
 
     impl RunDriver for Recorder {
