@@ -21,6 +21,17 @@ pub struct ReplArgs {
     /// ~/.local/state/labdeck).
     #[arg(long, value_name = "FILE")]
     pub history: Option<PathBuf>,
+    /// VPP `.api.json` definitions whose message names `vpp` completes.
+    #[arg(long, value_name = "DIR")]
+    pub vpp_api_dir: Option<PathBuf>,
+}
+
+/// The message names of the VPP definitions in `dir` (and its subdirectories), sorted.
+pub fn vpp_message_names(dir: &std::path::Path) -> Result<Vec<String>, String> {
+    let defs = crate::vpp::cache::load_api_tree(dir).map_err(|e| e.to_string())?;
+    let mut names: Vec<String> = defs.message_names().map(str::to_owned).collect();
+    names.sort();
+    Ok(names)
 }
 
 pub async fn run(args: ReplArgs) -> i32 {
@@ -37,6 +48,16 @@ pub async fn run(args: ReplArgs) -> i32 {
         super::report(e);
         return 2;
     }
+    let vpp_messages = match &args.vpp_api_dir {
+        None => Vec::new(),
+        Some(dir) => match vpp_message_names(dir) {
+            Ok(names) => names,
+            Err(e) => {
+                eprintln!("labdeck repl: --vpp-api-dir {}: {e}", dir.display());
+                return 2;
+            }
+        },
+    };
     let config = crate::engine::EngineConfig {
         fast_path: true,
         ..args.pool.engine_config(&pool)
@@ -52,8 +73,32 @@ pub async fn run(args: ReplArgs) -> i32 {
     );
     // The walk executor's RunDriver is attached here once it exists (integration).
     let console = Arc::new(Console::new(engine, pool, args.recipe.clone(), None));
+    if !vpp_messages.is_empty() {
+        console.set_vpp_messages(vpp_messages);
+    }
     let options = crate::repl::ReplOptions {
         history: args.history.or_else(crate::repl::default_history),
     };
     crate::repl::run(console, events, options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vpp_message_names_come_from_the_definitions() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/vpp-api");
+        let names = vpp_message_names(&dir).unwrap();
+        assert!(names.iter().any(|n| n == "show_version"), "{names:?}");
+        assert!(names.windows(2).all(|w| w[0] <= w[1]));
+        let data = crate::console::CompletionData {
+            hosts: vec!["h1".into()],
+            vpp_messages: names,
+            ..Default::default()
+        };
+        let (_, found) = crate::console::complete::complete("vpp h1 show_ver", 15, &data);
+        assert!(found.iter().any(|n| n == "show_version"), "{found:?}");
+        assert!(vpp_message_names(&dir.join("missing")).is_err());
+    }
 }
