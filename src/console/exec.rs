@@ -149,6 +149,7 @@ fn ending_text(ending: &Ending) -> String {
             (None, Some(signal)) => format!("signal {signal}"),
             (None, None) => "no exit status".to_owned(),
         },
+        Ending::TransportError { error, hint } if hint.is_empty() => error.clone(),
         Ending::TransportError { error, hint } => format!("{error} (hint: {hint})"),
     }
 }

@@ -194,7 +194,7 @@ fn editor_loop(
                 if !line.trim().is_empty() {
                     let _ = editor.add_history_entry(line.as_str());
                     if let Some(path) = &history
-                        && let Err(e) = editor.save_history(path)
+                        && let Err(e) = editor.append_history(path)
                     {
                         tracing::warn!(history = %path.display(), error = %e, "history not saved");
                     }
@@ -262,6 +262,12 @@ pub async fn run(
     mut events: async_mpsc::UnboundedReceiver<Event>,
     options: ReplOptions,
 ) -> i32 {
+    // SIGINT must never kill the REPL (and leave jobs behind). Installed before the editor
+    // thread exists: rustyline saves the SIGINT disposition when a readline starts and
+    // restores it when it ends, so a handler installed during the first readline would be
+    // undone.
+    let mut interrupts =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let (line_tx, mut line_rx) = async_mpsc::unbounded_channel();
     let (reply_tx, reply_rx) = mpsc::channel();
     let (notify_tx, notify_rx) = mpsc::channel::<String>();
@@ -287,9 +293,6 @@ pub async fn run(
             }
         }
     });
-    // Handled from the start: SIGINT must never kill the REPL (and leave jobs behind).
-    let mut interrupts =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
     let mut code = 0;
     while let Some(message) = line_rx.recv().await {
         match message {
