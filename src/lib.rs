@@ -17,5 +17,8 @@ pub mod transport;
 pub mod vpp;
 pub mod walk;
 
+pub mod console;
 pub mod devices;
+pub mod logging;
 pub mod mapper;
+pub mod repl;

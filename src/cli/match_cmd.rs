@@ -80,13 +80,42 @@ pub fn run(args: MatchArgs) -> i32 {
         super::report(RecipeError::from(e));
         return 2;
     }
-    let mapper = match Mapper::new(adapt::pool_view(&pool), adapt::requirements(&recipe)) {
-        Ok(mapper) => mapper,
+    let query = MatchQuery {
+        all: args.all,
+        disjoint: args
+            .disjoint
+            .map(|k| usize::try_from(k).unwrap_or(usize::MAX)),
+        limit: args.limit,
+    };
+    match match_report(&pool, &recipe, &query) {
+        Ok((out, code)) => {
+            print!("{out}");
+            code
+        }
         Err(e) => {
             eprintln!("labdeck match: {e}");
-            return 2;
+            2
         }
-    };
+    }
+}
+
+/// What `match` looks for: the first testbed, every one (`all`, up to `limit`, 0: no
+/// limit) or `disjoint` machine-disjoint ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchQuery {
+    pub all: bool,
+    pub disjoint: Option<usize>,
+    pub limit: usize,
+}
+
+/// The `match` report for a loaded pool and recipe, and its exit code (0 found, 1 not);
+/// an error when the mapper refuses the inputs. Shared by the CLI and the console.
+pub fn match_report(
+    pool: &Pool,
+    recipe: &Recipe,
+    query: &MatchQuery,
+) -> Result<(String, i32), crate::mapper::MapperError> {
+    let mapper = Mapper::new(adapt::pool_view(pool), adapt::requirements(recipe))?;
     let mut out = format!(
         "recipe \"{}\" ({} roles) on pool {} ({} machines)\n",
         recipe.name,
@@ -94,15 +123,15 @@ pub fn run(args: MatchArgs) -> i32 {
         pool.path.display(),
         pool.machines.len()
     );
-    let code = if let Some(k) = args.disjoint {
-        let found = mapper.disjoint(usize::try_from(k).unwrap_or(usize::MAX));
+    let code = if let Some(k) = query.disjoint {
+        let found = mapper.disjoint(k);
         let count = found.testbeds.len();
         for (i, testbed) in found.testbeds.iter().enumerate() {
             let _ = write!(
                 out,
                 "\ntestbed {}\n{}",
                 i + 1,
-                render_testbed(&pool, testbed)
+                render_testbed(pool, testbed)
             );
         }
         if found.is_complete() {
@@ -123,21 +152,17 @@ pub fn run(args: MatchArgs) -> i32 {
             }
             1
         }
-    } else if args.all {
-        let limit = if args.limit == 0 {
+    } else if query.all {
+        let limit = if query.limit == 0 {
             usize::MAX
         } else {
-            args.limit
+            query.limit
         };
         let mut count = 0usize;
         let mut matches = mapper.all_matches();
         for testbed in matches.by_ref().take(limit) {
             count += 1;
-            let _ = write!(
-                out,
-                "\ntestbed {count}\n{}",
-                render_testbed(&pool, &testbed)
-            );
+            let _ = write!(out, "\ntestbed {count}\n{}", render_testbed(pool, &testbed));
         }
         if count == 0 {
             let _ = write!(out, "\n{}", mapper.explain());
@@ -154,7 +179,7 @@ pub fn run(args: MatchArgs) -> i32 {
     } else {
         match mapper.first_match() {
             Some(testbed) => {
-                let _ = write!(out, "\n{}", render_testbed(&pool, &testbed));
+                let _ = write!(out, "\n{}", render_testbed(pool, &testbed));
                 0
             }
             None => {
@@ -163,8 +188,7 @@ pub fn run(args: MatchArgs) -> i32 {
             }
         }
     };
-    print!("{out}");
-    code
+    Ok((out, code))
 }
 
 /// One testbed as a table: a row per interface role (or per host role without any).

@@ -12,6 +12,7 @@ pub mod match_cmd;
 pub mod plan;
 pub mod replay;
 pub mod run;
+pub mod repl;
 pub mod undo;
 pub mod vpp;
 
@@ -27,6 +28,9 @@ use std::time::Duration;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
+    /// Log level or filter (`debug`, `labdeck=debug,russh=warn`); overrides RUST_LOG.
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -61,6 +65,8 @@ pub enum Commands {
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The interactive console: hosts, jobs, match, plan and runs with history and completion.
+    Repl(repl::ReplArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -200,6 +206,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Run(args) => run::run(args).await,
         Commands::Replay(args) => replay::replay(args).await,
         Commands::Shrink(args) => replay::shrink(args).await,
+        Commands::Repl(args) => repl::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,

@@ -30,28 +30,50 @@ pub fn run(args: PlanArgs) -> i32 {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    let params = match recipe.resolve_params(&overrides) {
-        Ok(params) => params,
-        Err(e) => {
+    match plan_report(&recipe, &overrides, args.strategy, args.limit) {
+        Ok((out, code)) => {
+            print!("{out}");
+            code
+        }
+        Err(PlanReportError::Params(e)) => {
             super::report(crate::recipe::RecipeError::from(e));
-            return 2;
+            2
         }
-    };
-    let sets = match recipe.option_sets(&params) {
-        Ok(sets) => sets,
-        Err(e) => {
+        Err(PlanReportError::Options(e)) => {
             super::report(e);
-            return 2;
+            2
         }
-    };
-    let strategy = args.strategy.unwrap_or(recipe.walk.strategy);
-    let plan = match Plan::new(Recipe::dimensions(&sets), strategy) {
-        Ok(plan) => plan,
-        Err(e) => {
+        Err(PlanReportError::Plan(e)) => {
             eprintln!("labdeck plan: {e}");
-            return 2;
+            2
         }
-    };
+    }
+}
+
+/// Why a plan could not be shown (all usage or config errors, exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanReportError {
+    #[error(transparent)]
+    Params(#[from] crate::recipe::params::ParamError),
+    #[error(transparent)]
+    Options(#[from] crate::recipe::RecipeError),
+    #[error(transparent)]
+    Plan(#[from] crate::walk::PlanError),
+}
+
+/// The `plan` report of a loaded recipe with its `-p` overrides under `strategy` (default:
+/// the recipe's), showing at most `limit` walks (0: all), and its exit code (1 when a
+/// covering plan fails its coverage check). Shared by the CLI and the console.
+pub fn plan_report(
+    recipe: &Recipe,
+    overrides: &[(String, String)],
+    strategy: Option<Strategy>,
+    limit: u64,
+) -> Result<(String, i32), PlanReportError> {
+    let params = recipe.resolve_params(overrides)?;
+    let sets = recipe.option_sets(&params)?;
+    let strategy = strategy.unwrap_or(recipe.walk.strategy);
+    let plan = Plan::new(Recipe::dimensions(&sets), strategy)?;
     let mut out = String::new();
     let order: Vec<String> = sets
         .iter()
@@ -91,11 +113,7 @@ pub fn run(args: PlanArgs) -> i32 {
             }
         }
     }
-    let limit = if args.limit == 0 {
-        u64::MAX
-    } else {
-        args.limit
-    };
+    let limit = if limit == 0 { u64::MAX } else { limit };
     let mut shown = 0u64;
     for walk in plan
         .walks()
@@ -119,6 +137,5 @@ pub fn run(args: PlanArgs) -> i32 {
             plan.walk_count() - shown
         );
     }
-    print!("{out}");
-    code
+    Ok((out, code))
 }
