@@ -10,9 +10,9 @@ pub mod hosts;
 pub mod lab;
 pub mod match_cmd;
 pub mod plan;
+pub mod repl;
 pub mod replay;
 pub mod run;
-pub mod repl;
 pub mod undo;
 pub mod vpp;
 

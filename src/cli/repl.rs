@@ -71,8 +71,19 @@ pub async fn run(args: ReplArgs) -> i32 {
         pool.path.display(),
         pool.machines.len()
     );
-    // The walk executor's RunDriver is attached here once it exists (integration).
-    let console = Arc::new(Console::new(engine, pool, args.recipe.clone(), None));
+    let driver = crate::run::driver::SessionDriver::new(
+        engine.clone(),
+        pool.clone(),
+        args.recipe.clone(),
+        Vec::new(),
+        PathBuf::from("labdeck-runs"),
+    );
+    let console = Arc::new(Console::new(
+        engine,
+        pool,
+        args.recipe.clone(),
+        Some(Arc::new(driver)),
+    ));
     if !vpp_messages.is_empty() {
         console.set_vpp_messages(vpp_messages);
     }

@@ -8,18 +8,18 @@
 //! recorded outcome (or shrink found a minimal walk), 1 when it did not, 2 for usage errors.
 
 use super::PoolArgs;
-use super::match_cmd::RecipeArgs;
-use super::run::{engine_config, finish_reports, prepare};
+use super::run::{engine_config, finish_reports};
 use crate::engine::{EngineHandle, Event};
 use crate::run::action::StepSettings;
 use crate::run::exec::{self, RunControl, RunSettings, StepGate, files};
 use crate::run::prepare::{Prepared, TestbedChoice};
+use crate::run::recorded::{Recorded, load_recorded};
 use crate::run::results::RunResults;
 use crate::run::{RunEvent, RunMode, StepControl, StepDecision};
 use crate::walk::trace::unix_millis_now;
-use crate::walk::{Header, Outcome, TraceIndex, TraceRecord, WalkId};
+use crate::walk::{Outcome, WalkId};
 use clap::Args;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -74,93 +74,22 @@ pub struct ShrinkArgs {
     pub step_timeout: f64,
 }
 
-/// A recorded walk: the run's header, where it ran and what each step did.
-struct Recorded {
-    header: Header,
-    testbed: usize,
-    outcome: Option<Outcome>,
-    failed_action: Option<String>,
-    /// action name → outcome.
-    steps: BTreeMap<String, Outcome>,
-}
-
-fn load_recorded(trace: &Path, walk: WalkId) -> Result<Recorded, String> {
-    let (index, _) = TraceIndex::open(trace).map_err(|e| e.to_string())?;
-    let records = index.walk_records(walk).map_err(|e| e.to_string())?;
-    if records.is_empty() {
-        return Err(format!("walk {walk} is not in {}", trace.display()));
-    }
-    let first = crate::walk::TraceReader::open(trace)
-        .map_err(|e| e.to_string())?
-        .next()
-        .ok_or_else(|| format!("{} is empty", trace.display()))?
-        .map_err(|e| e.to_string())?;
-    let TraceRecord::Header(header) = first.record else {
-        return Err(format!("{} does not start with a header", trace.display()));
-    };
-    let mut recorded = Recorded {
-        header,
-        testbed: 0,
-        outcome: None,
-        failed_action: None,
-        steps: BTreeMap::new(),
-    };
-    for record in records {
-        match record {
-            TraceRecord::Step(step) => {
-                recorded.testbed = step.testbed;
-                recorded.steps.insert(step.action, step.outcome);
-            }
-            TraceRecord::WalkEnd(end) => {
-                recorded.testbed = end.testbed;
-                recorded.outcome = Some(end.outcome);
-                recorded.failed_action = end.failed_action;
-            }
-            _ => {}
-        }
-    }
-    Ok(recorded)
-}
-
-/// Prepares the recorded run's recipe and params against the pool.
+/// Prepares the recorded run's recipe and params against the pool (errors: exit 2).
 fn prepare_recorded(
     pool: &PoolArgs,
     trace: &Path,
     recorded: &Recorded,
     choice: &TestbedChoice,
 ) -> Result<Prepared, i32> {
-    let header = &recorded.header;
-    let params = header
-        .params
-        .iter()
-        .map(|(k, v)| {
-            let text = match v {
-                serde_json::Value::String(s) => s.clone(),
-                serde_json::Value::Array(items) => items
-                    .iter()
-                    .map(|i| match i {
-                        serde_json::Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
-                    .collect::<Vec<_>>()
-                    .join(","),
-                other => other.to_string(),
-            };
-            format!("{k}={text}")
-        })
-        .collect();
-    let recipe = RecipeArgs {
-        recipe: PathBuf::from(format!("{}#recipe", trace.display())),
-        params,
-    };
-    let strategy = header.strategy.parse().ok();
-    prepare(
-        pool,
-        &recipe,
-        strategy,
-        choice,
-        Some(header.recipe_text.clone()),
-    )
+    let loaded = pool.load().map_err(|e| {
+        super::report(e);
+        2
+    })?;
+    let pool_text = std::fs::read_to_string(&pool.pool).unwrap_or_default();
+    Prepared::from_trace_header(trace, &recorded.header, loaded, &pool_text, choice).map_err(|e| {
+        super::report(e);
+        2
+    })
 }
 
 fn choice_for(

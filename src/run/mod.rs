@@ -6,10 +6,12 @@
 //! - [`step`]: [`StepControl`] / [`StepDecision`], the step-through API.
 
 pub mod action;
+pub mod driver;
 pub mod event;
 pub mod exec;
 pub mod expr;
 pub mod prepare;
+pub mod recorded;
 pub mod results;
 pub mod step;
 pub mod view;

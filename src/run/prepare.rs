@@ -13,7 +13,7 @@ use crate::recipe::params::{Params, Value};
 use crate::recipe::{OptionSet, Recipe, RecipeError, adapt};
 use crate::walk::{Plan, PlanError, Strategy, WalkId};
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Why a run cannot start (all are usage or config errors: exit 2).
@@ -133,6 +133,31 @@ impl Prepared {
         })
     }
 
+    /// The run a trace recorded: its recipe text, params and strategy, against `pool`.
+    pub fn from_trace_header(
+        trace: &Path,
+        header: &crate::walk::Header,
+        pool: Pool,
+        pool_text: &str,
+        choice: &TestbedChoice,
+    ) -> Result<Prepared, PrepareError> {
+        let overrides: Vec<(String, String)> = header
+            .params
+            .iter()
+            .map(|(k, v)| (k.clone(), json_param_text(v)))
+            .collect();
+        let strategy = header.strategy.parse().ok();
+        Prepared::new(
+            &PathBuf::from(format!("{}#recipe", trace.display())),
+            header.recipe_text.clone(),
+            &overrides,
+            strategy,
+            pool,
+            pool_text,
+            choice,
+        )
+    }
+
     /// The header's role → machine maps.
     pub fn testbed_maps(&self) -> Vec<BTreeMap<String, String>> {
         self.testbeds.iter().map(|t| t.hosts.clone()).collect()
@@ -234,6 +259,19 @@ impl Prepared {
             .zip(&self.option_sets)
             .map(|(&o, set)| set.values.get(o).cloned().unwrap_or_default())
             .collect())
+    }
+}
+
+/// A recorded param value as `-p` text (lists comma-separated).
+fn json_param_text(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .map(json_param_text)
+            .collect::<Vec<_>>()
+            .join(","),
+        other => other.to_string(),
     }
 }
 

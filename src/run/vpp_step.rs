@@ -24,3 +24,8 @@ pub async fn restart(_engine: &EngineHandle, machine: &str) -> StepResult {
         "VPP restart on {machine}: the engine has no VPP client cache yet"
     ))
 }
+
+/// The console's `vpp …` command.
+pub async fn console(_engine: &EngineHandle, _args: Vec<String>) -> Result<Vec<String>, String> {
+    Err("vpp: the engine has no VPP client cache yet".into())
+}
