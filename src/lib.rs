@@ -12,6 +12,7 @@ pub mod quote;
 pub mod recipe;
 pub mod report;
 pub mod run;
+pub mod session;
 pub mod ssh;
 pub mod transport;
 pub mod vpp;

@@ -104,3 +104,26 @@ pub fn run(command: LabCommand) -> i32 {
         }
     }
 }
+
+/// `labdeck demo --lab`: two hosts on a line, quietly (0, or the error's exit code).
+pub fn up_for_demo(dir: &std::path::Path) -> i32 {
+    match lab::up(&UpOptions {
+        dir: dir.to_owned(),
+        hosts: 2,
+        topology: Topology::Line,
+    }) {
+        Ok(_) => 0,
+        Err(e) => {
+            let code = e.exit_code();
+            report(e);
+            code
+        }
+    }
+}
+
+/// Takes the demo's lab down (errors are reported, not fatal).
+pub fn down_for_demo(dir: &std::path::Path) {
+    if let Err(e) = lab::down(dir) {
+        report(e);
+    }
+}

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod repl;
 pub mod replay;
 pub mod run;
+pub mod session_cmd;
 pub mod undo;
 pub mod vpp;
 
@@ -56,6 +57,13 @@ pub enum Commands {
     Plan(plan::PlanArgs),
     /// Run a recipe's walks over the pool's testbeds; writes a run directory.
     Run(run::RunArgs),
+    /// Open a session (`sessions/<name>`): the TUI, or a headless run with --batch.
+    Open(session_cmd::OpenArgs),
+    /// List the recorded runs of a session or a runs directory.
+    Runs(session_cmd::RunsArgs),
+    /// A built-in session on this machine (no root, no SSH): walks that really fail, ready to
+    /// step through. --batch runs it headless; --lab runs it on a lab over SSH (root).
+    Demo(session_cmd::DemoArgs),
     /// Replay one walk of a trace, optionally step by step.
     Replay(replay::ReplayArgs),
     /// Minimise a failed walk of a trace to the smallest walk that fails the same way.
@@ -145,6 +153,15 @@ impl PoolArgs {
     }
 }
 
+/// Opens the TUI on a session (until the TUI lands: a clear refusal, exit 2).
+pub(crate) async fn tui_session(session: &crate::session::Session) -> i32 {
+    eprintln!(
+        "labdeck: the TUI is not available in this build; run the session headless with `labdeck open --batch {}`",
+        session.dir.display()
+    );
+    2
+}
+
 /// Left-aligned columns separated by two spaces, no trailing blanks.
 pub(crate) fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
@@ -205,6 +222,9 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Vpp(args) => vpp::run(args).await,
         Commands::Run(args) => run::run(args).await,
         Commands::Replay(args) => replay::replay(args).await,
+        Commands::Open(args) => session_cmd::open(args).await,
+        Commands::Runs(args) => session_cmd::runs(args),
+        Commands::Demo(args) => session_cmd::demo(args).await,
         Commands::Shrink(args) => replay::shrink(args).await,
         Commands::Repl(args) => repl::run(args).await,
         Commands::Bench(BenchCommand::Ssh {

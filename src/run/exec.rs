@@ -12,8 +12,9 @@
 //! - a stop (Ctrl-C, SIGTERM, `--max-failures`, abort) lets the steps in flight finish,
 //!   starts no new walk, ends the walks it interrupted as `cancel`, undoes, and writes the
 //!   trace footer; a cancelled or skipped walk never counts as a failure;
-//! - every step and walk end reaches the trace (flushed per record, fsynced per walk end)
-//!   before its event is published, so what a view showed is on disk;
+//! - every step and walk end is handed to the trace writer before its event is published;
+//!   the writer writes each record at once and fsyncs after each batch of walk ends (group
+//!   commit), so a walk end is durable before the writer takes more work;
 //! - undo runs per testbed, newest first, after its last walk — unless `keep_on_failure`
 //!   and the testbed failed, in which case its undo log stays in the run directory for
 //!   `labdeck undo RUN_DIR`.
@@ -196,16 +197,33 @@ impl TraceSink {
         };
         let (tx, rx) = std::sync::mpsc::channel::<TraceMsg>();
         let thread = std::thread::spawn(move || {
+            // Group commit: write everything queued, then one fsync for the batch, so a
+            // walk end is durable before the writer takes more work.
             let mut first_error = None;
-            for msg in rx {
+            let write = |writer: &mut TraceWriter, msg: TraceMsg| -> Result<bool, TraceError> {
+                match msg {
+                    TraceMsg::Step(step) => writer.write_step(&step).map(|()| false),
+                    TraceMsg::WalkEnd(end) => writer.write_walk_end_unsynced(&end).map(|()| true),
+                }
+            };
+            while let Ok(msg) = rx.recv() {
                 if first_error.is_some() {
                     continue;
                 }
-                let written = match msg {
-                    TraceMsg::Step(step) => writer.write_step(&step),
-                    TraceMsg::WalkEnd(end) => writer.write_walk_end(&end),
-                };
-                if let Err(e) = written {
+                let mut needs_sync = false;
+                let mut result = write(&mut writer, msg).map(|ended| needs_sync |= ended);
+                while result.is_ok() {
+                    match rx.try_recv() {
+                        Ok(more) => {
+                            result = write(&mut writer, more).map(|ended| needs_sync |= ended)
+                        }
+                        Err(_) => break,
+                    }
+                }
+                if result.is_ok() && needs_sync {
+                    result = writer.sync();
+                }
+                if let Err(e) = result {
                     first_error = Some(e);
                 }
             }
@@ -813,6 +831,21 @@ async fn run_segment_walks(
             .and_then(|a| a.remove(&id))
             .map(|p| p.started)
             .unwrap_or_else(Instant::now);
+        if parallel == 1 {
+            // One walk at a time: no task per walk.
+            let done = run_walk_segment(
+                shared,
+                testbed,
+                changes,
+                id,
+                positions.clone(),
+                last,
+                started,
+            )
+            .await;
+            settle(alive, id, done);
+            continue;
+        }
         let shared = shared.clone();
         let changes = changes.clone();
         let positions = positions.clone();

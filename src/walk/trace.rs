@@ -7,8 +7,10 @@
 //! Invariants kept by [`TraceWriter`]:
 //! - the first line is the header, the footer (if any) is the last line;
 //! - every record reaches the OS in one `write` as soon as it is written; the file is
-//!   fsynced at every `walk_end` and at the footer, so a crash loses at most the steps of
-//!   unfinished walks and leaves at most one partial last line;
+//!   fsynced at every `walk_end` (or once per batch of them, with
+//!   [`TraceWriter::write_walk_end_unsynced`] and [`TraceWriter::sync`]) and at the footer,
+//!   so a crash loses at most the steps of unfinished walks and leaves at most one partial
+//!   last line;
 //! - `recipe_digest` is the sha256 (lower-case hex) of `recipe_text`;
 //! - `output_excerpt` is at most [`OUTPUT_EXCERPT_LIMIT`] bytes (head and tail kept);
 //! - `output_file` is a relative path without `..`;
@@ -507,6 +509,13 @@ impl TraceWriter {
 
     /// Appends a walk end and fsyncs.
     pub fn write_walk_end(&mut self, end: &WalkEnd) -> Result<(), TraceError> {
+        self.write_walk_end_unsynced(end)?;
+        self.sync()
+    }
+
+    /// Appends a walk end without fsyncing: group commit, the caller calls
+    /// [`TraceWriter::sync`] once for a batch of records.
+    pub fn write_walk_end_unsynced(&mut self, end: &WalkEnd) -> Result<(), TraceError> {
         self.append(&TraceRecord::WalkEnd(end.clone()))?;
         let tally = &mut self.tally;
         tally.walk_count += 1;
@@ -520,7 +529,7 @@ impl TraceWriter {
         if matches!(end.outcome, Outcome::Fail | Outcome::Error) {
             tally.failed_ids.push(end.walk_id);
         }
-        self.sync()
+        Ok(())
     }
 
     /// Writes the footer (totals counted from the walk ends written), fsyncs, writes the
@@ -559,7 +568,8 @@ impl TraceWriter {
         Ok(())
     }
 
-    fn sync(&mut self) -> Result<(), TraceError> {
+    /// Makes everything written so far durable.
+    pub fn sync(&mut self) -> Result<(), TraceError> {
         self.file.sync_data().map_err(io_error(&self.path))
     }
 }
