@@ -14,6 +14,7 @@ pub mod report;
 pub mod run;
 pub mod ssh;
 pub mod transport;
+pub mod tui;
 pub mod vpp;
 pub mod walk;
 

@@ -8,6 +8,9 @@ use labdeck::cli::{Cli, run};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    if let labdeck::cli::Commands::Tui(args) = cli.command {
+        return labdeck::cli::tui::main(args);
+    }
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")

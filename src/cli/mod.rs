@@ -10,6 +10,7 @@ pub mod hosts;
 pub mod lab;
 pub mod match_cmd;
 pub mod plan;
+pub mod tui;
 pub mod undo;
 pub mod vpp;
 
@@ -53,6 +54,8 @@ pub enum Commands {
     /// Benchmarks against reference implementations, measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// The terminal UI: hosts, devices, jobs, walks, API clients and the log of a pool.
+    Tui(tui::TuiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -189,6 +192,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Match(args) => match_cmd::run(args),
         Commands::Plan(args) => plan::run(args),
         Commands::Vpp(args) => vpp::run(args).await,
+        Commands::Tui(args) => tui::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,
