@@ -511,8 +511,7 @@ fn draw_walks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .unwrap_or_else(|| s::NONE.to_owned());
     let mut info = vec![
         Line::from(format!(
-            "{epoch} · {} {} · {} {:.2} {} · {} {eta}",
-            s::run_phase(run.phase),
+            "{epoch} · {} · {} {:.2} {} · {} {eta}",
             run.strategy,
             s::RATE,
             run.rate(app.now_ms),
@@ -637,7 +636,7 @@ fn draw_step(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Some(p) => {
             let mut spans = vec![
                 Span::styled(format!("{}: ", s::NEXT_STEP), theme.style("key")),
-                Span::raw(format!("{}={}", p.action, p.option)),
+                Span::raw(format!("{} {}", p.action, p.option)),
             ];
             if p.breakpoint {
                 spans.push(Span::styled(
