@@ -387,7 +387,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         .filter_map(|i| {
             let row = jobs.get(if filtered { *indexes.get(i)? } else { i })?;
             let line = Row::new(vec![
-                Cell::from(row.job.to_string()),
+                Cell::from(format!("#{}", row.job.id)),
                 Cell::from(row.job.host.clone()),
                 Cell::from(row.command.clone()),
                 Cell::from(row.state.label()).style(job_state_style(row.state, theme)),
@@ -402,8 +402,8 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     let widths = vec![
-        Constraint::Length(12),
-        Constraint::Length(10),
+        Constraint::Length(6),
+        Constraint::Length(14),
         Constraint::Min(10),
         Constraint::Length(9),
         Constraint::Length(8),
