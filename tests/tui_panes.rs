@@ -312,6 +312,18 @@ fn mouse_clicks_focus_and_select() {
         host: "h2".into(),
         every: Some(labdeck::tui::app::DEVICE_WATCH_EVERY)
     }));
+    // A click on the third job row selects it, under the table header.
+    add_jobs(&mut app);
+    let _ = screen(&mut app, 200, 60);
+    let jobs = app.areas.areas[Pane::Jobs.index()];
+    app.on_mouse(&MouseEvent {
+        kind: MouseEventKind::Down(MouseButton::Left),
+        column: jobs.x + 4,
+        row: jobs.y + 4,
+        modifiers: KeyModifiers::NONE,
+    });
+    assert_eq!(app.focus, Pane::Jobs);
+    assert_eq!(app.selected_job().map(|j| j.job.id), Some(3));
     let log = app.areas.areas[Pane::Log.index()];
     app.on_mouse(&MouseEvent {
         kind: MouseEventKind::ScrollDown,
@@ -320,4 +332,24 @@ fn mouse_clicks_focus_and_select() {
         modifiers: KeyModifiers::NONE,
     });
     assert_eq!(app.focus, Pane::Log);
+}
+
+#[test]
+fn the_log_scrolls_and_filters_from_the_newest_line() {
+    let mut app = base_app();
+    for i in 0..50 {
+        app.apply_answer(&format!("line {i}"));
+    }
+    press(&mut app, "6kk");
+    let text = pane(&app, Pane::Log, 40, 5);
+    let shown: Vec<&str> = text.lines().filter(|l| l.contains("line ")).collect();
+    assert_eq!(shown.len(), 3);
+    assert!(shown[2].contains("line 47"), "{text}");
+    press(&mut app, "/line 1");
+    let text = pane(&app, Pane::Log, 40, 5);
+    assert!(
+        text.contains("line 19") || text.contains("line 17"),
+        "{text}"
+    );
+    assert!(!text.contains("line 47"), "{text}");
 }

@@ -87,8 +87,9 @@ fn host_line<'a>(screen: &'a str, host: &str) -> Option<&'a str> {
 fn tui_on_a_lab_shows_hosts_devices_help_resizes_and_restores_the_terminal() {
     let lab = Lab::up(2, "line");
     let command = format!(
-        "{LABDECK} tui --pool {}; echo EXITED $?; stty -a; exec sleep 600",
-        lab.pool()
+        "{LABDECK} tui --pool {pool}; echo EXITED $?; stty -a; read _; \
+         {LABDECK} tui --pool {pool}; echo AGAIN $?; stty -a; exec sleep 600",
+        pool = lab.pool()
     );
     let tmux = Tmux::start(&command);
 
@@ -156,4 +157,32 @@ fn tui_on_a_lab_shows_hosts_devices_help_resizes_and_restores_the_terminal() {
         !screen.contains("Testbeds & hosts"),
         "left the alternate screen: {screen}"
     );
+
+    // A second UI ended by SIGTERM restores the terminal too.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the second UI", |s| {
+        host_line(s, "h1").is_some_and(|l| l.contains(" up "))
+    });
+    let shell = text(
+        &tmux
+            .run(&["display-message", "-p", "-t", &tmux.session, "#{pane_pid}"])
+            .stdout,
+    );
+    let shell = shell.trim();
+    let children = std::fs::read_to_string(format!("/proc/{shell}/task/{shell}/children"))
+        .expect("the shell's children");
+    let tui: i32 = children
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("the labdeck process");
+    // SAFETY: kill has no memory preconditions; the pid is our own tmux shell's child.
+    assert_eq!(unsafe { libc::kill(tui, libc::SIGTERM) }, 0);
+    let screen = tmux.wait_for("the second exit status", |s| s.contains("AGAIN 0"));
+    let after = screen.split("AGAIN 0").nth(1).unwrap_or_default();
+    assert!(
+        after.contains(" icanon") && !after.contains("-icanon"),
+        "{screen}"
+    );
+    assert!(!screen.contains("Testbeds & hosts"), "{screen}");
 }

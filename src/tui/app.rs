@@ -105,6 +105,8 @@ pub struct Input {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PaneAreas {
     pub areas: [Rect; 6],
+    /// Per pane: the area of its selectable rows and the index of the first row shown.
+    pub rows_at: [Option<(Rect, usize)>; 6],
 }
 
 /// Everything the TUI shows.
@@ -464,6 +466,11 @@ impl App {
     /// Handles a key press.
     pub fn on_key(&mut self, key: &KeyEvent, keymap: &Keymap) -> Vec<Effect> {
         self.dirty = true;
+        if keymap.action(key) == Some(Action::Interrupt) {
+            self.input = None;
+            self.confirm = None;
+            return self.quit_now();
+        }
         if let Some(input) = &mut self.input {
             return match key.code {
                 KeyCode::Esc => {
@@ -737,7 +744,6 @@ impl App {
         let Some(pane) = Pane::ALL.get(i).copied() else {
             return Vec::new();
         };
-        let area = self.areas.areas[i];
         match mouse.kind {
             MouseEventKind::ScrollDown => {
                 self.focus = pane;
@@ -750,12 +756,15 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 self.dirty = true;
                 self.focus = pane;
-                // Rows start under the border and the table header.
-                let first_row = area.y + 2;
-                if mouse.row >= first_row && matches!(pane, Pane::Hosts | Pane::Clients) {
-                    let target = usize::from(mouse.row - first_row);
-                    let rows = self.rows_in(pane);
-                    if target < rows {
+                if let Some((rows_area, first)) = self.areas.rows_at[i]
+                    && rows_area.contains(at)
+                {
+                    let target = first + usize::from(at.y - rows_area.y);
+                    if pane == Pane::Walks && self.step_mode() {
+                        if target < self.step_rows().len() {
+                            self.step_cursor = target;
+                        }
+                    } else if target < self.rows_in(pane) {
                         self.cursor[pane.index()] = target;
                     }
                 }

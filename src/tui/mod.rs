@@ -136,6 +136,8 @@ pub async fn run(
     let mut tick = tokio::time::interval(FRAME);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    // Ctrl-C arrives as a key in raw mode; SIGINT from elsewhere ends the UI the same way.
+    let mut sigint = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
     let mut answers = wiring.answers.take();
     app.now_ms = now_ms();
     let mut pending = app.start();
@@ -188,7 +190,8 @@ pub async fn run(
                 Some(line) => app.apply_answer(&line),
                 None => answers = None,
             },
-            _ = sigterm.recv() => app.quit = true,
+            _ = sigterm.recv() => pending = app.on_action(keymap::Action::Interrupt),
+            _ = sigint.recv() => pending = app.on_action(keymap::Action::Interrupt),
             _ = tick.tick() => {
                 app.now_ms = now_ms();
                 if let Some(inbox) = &wiring.log {

@@ -58,23 +58,38 @@ pub fn layout(area: Rect, app: &App) -> (Rect, PaneAreas, Rect) {
 pub fn draw(frame: &mut Frame, app: &mut App, theme: &Theme, keymap: &Keymap) {
     let (header, areas, status) = layout(frame.area(), app);
     app.areas = areas;
-    let app = &*app;
+    let shared = &*app;
     frame.render_widget(Block::default().style(theme.style("text")), frame.area());
-    draw_header(frame, header, app, theme);
+    draw_header(frame, header, shared, theme);
+    let mut rows_at = [None; 6];
     for pane in Pane::ALL {
         let area = areas.areas[pane.index()];
         if area.width > 0 && area.height > 0 {
-            draw_pane(frame, area, app, theme, pane);
+            rows_at[pane.index()] = draw_pane(frame, area, shared, theme, pane);
         }
     }
-    draw_status(frame, status, app, theme);
-    if app.help {
-        draw_help(frame, app, theme, keymap);
+    draw_status(frame, status, shared, theme);
+    if shared.help {
+        draw_help(frame, theme, keymap);
+    }
+    app.areas.rows_at = rows_at;
+}
+
+/// Where a pane's selectable rows are: their screen area and the index of the first one
+/// shown (for mouse selection).
+pub type RowsAt = Option<(Rect, usize)>;
+
+fn body(table_area: Rect) -> Rect {
+    Rect {
+        y: table_area.y.saturating_add(1),
+        height: table_area.height.saturating_sub(1),
+        ..table_area
     }
 }
 
-/// Draws one pane into `area` (the per-pane snapshot tests use this directly).
-pub fn draw_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: Pane) {
+/// Draws one pane into `area` (the per-pane snapshot tests use this directly) and answers
+/// where its selectable rows are.
+pub fn draw_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: Pane) -> RowsAt {
     let focused = app.focus == pane;
     let title = if pane == Pane::Walks && app.step_mode() {
         match app.step_walk() {
@@ -105,7 +120,10 @@ pub fn draw_pane(frame: &mut Frame, area: Rect, app: &App, theme: &Theme, pane: 
         Pane::Walks if app.step_mode() => draw_step(frame, inner, app, theme),
         Pane::Walks => draw_walks(frame, inner, app, theme),
         Pane::Clients => draw_clients(frame, inner, app, theme),
-        Pane::Log => draw_log(frame, inner, app, theme),
+        Pane::Log => {
+            draw_log(frame, inner, app, theme);
+            None
+        }
     }
 }
 
@@ -167,7 +185,7 @@ fn draw_status(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     frame.render_widget(Paragraph::new(text).style(theme.style("dim")), area);
 }
 
-fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) {
+fn draw_help(frame: &mut Frame, theme: &Theme, keymap: &Keymap) {
     let lines = keymap.help_lines();
     let area = frame.area();
     let width = area.width.min(72);
@@ -201,7 +219,6 @@ fn draw_help(frame: &mut Frame, app: &App, theme: &Theme, keymap: &Keymap) {
         })
         .collect();
     text.push(Line::styled(s::HELP_FOOTER, theme.style("dim")));
-    let _ = app;
     frame.render_widget(Paragraph::new(text), inner);
 }
 
@@ -234,12 +251,12 @@ fn host_state_style(state: HostViewState, theme: &Theme) -> Style {
     }
 }
 
-fn draw_hosts(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_hosts(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> RowsAt {
     let rows = app.host_rows();
     let cursor = app.cursor[Pane::Hosts.index()].min(rows.len().saturating_sub(1));
     let height = usize::from(area.height.saturating_sub(1));
     let start = window_start(cursor, rows.len(), height);
-    let body: Vec<Row> = rows
+    let rows_shown: Vec<Row> = rows
         .iter()
         .enumerate()
         .skip(start)
@@ -269,23 +286,24 @@ fn draw_hosts(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(9),
         Constraint::Min(8),
     ];
-    frame.render_widget(table(&s::COLS_HOSTS, body, widths, theme), area);
+    frame.render_widget(table(&s::COLS_HOSTS, rows_shown, widths, theme), area);
+    Some((body(area), start))
 }
 
-fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> RowsAt {
     let Some(host) = app.selected_host() else {
         frame.render_widget(
             Paragraph::new(s::NO_HOST_SELECTED).style(theme.style("dim")),
             area,
         );
-        return;
+        return None;
     };
     let Some(view) = app.devices.get(&host) else {
         frame.render_widget(
             Paragraph::new(format!("{host}: {}", s::NO_DEVICES_YET)).style(theme.style("dim")),
             area,
         );
-        return;
+        return None;
     };
     let rows = app.device_rows();
     let cursor = app.cursor[Pane::Devices.index()].min(rows.len().saturating_sub(1));
@@ -293,7 +311,7 @@ fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let height = usize::from(area.height.saturating_sub(1 + error_rows));
     let start = window_start(cursor, rows.len(), height);
     let empty = RateHistory::default();
-    let body: Vec<Row> = rows
+    let rows_shown: Vec<Row> = rows
         .iter()
         .enumerate()
         .skip(start)
@@ -354,13 +372,17 @@ fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     ];
     let [table_area, error_area] =
         Layout::vertical([Constraint::Min(0), Constraint::Length(error_rows)]).areas(area);
-    frame.render_widget(table(&s::COLS_DEVICES, body, widths, theme), table_area);
+    frame.render_widget(
+        table(&s::COLS_DEVICES, rows_shown, widths, theme),
+        table_area,
+    );
     if let Some(error) = &view.error {
         frame.render_widget(
             Paragraph::new(error.as_str()).style(theme.style("error")),
             error_area,
         );
     }
+    Some((body(table_area), start))
 }
 
 fn job_state_style(state: JobState, theme: &Theme) -> Style {
@@ -372,7 +394,7 @@ fn job_state_style(state: JobState, theme: &Theme) -> Style {
     }
 }
 
-fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> RowsAt {
     let [list_area, output_area] =
         Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
     let filtered = !app.filters[Pane::Jobs.index()].is_empty();
@@ -383,7 +405,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let cursor = app.cursor[Pane::Jobs.index()].min(count.saturating_sub(1));
     let height = usize::from(list_area.height.saturating_sub(1));
     let start = window_start(cursor, count, height);
-    let body: Vec<Row> = (start..count.min(start + height))
+    let rows_shown: Vec<Row> = (start..count.min(start + height))
         .filter_map(|i| {
             let row = jobs.get(if filtered { *indexes.get(i)? } else { i })?;
             let line = Row::new(vec![
@@ -409,7 +431,8 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Length(9),
     ];
-    frame.render_widget(table(&s::COLS_JOBS, body, widths, theme), list_area);
+    frame.render_widget(table(&s::COLS_JOBS, rows_shown, widths, theme), list_area);
+    let rows_at = Some((body(list_area), start));
 
     let selected = app.selected_job();
     let title = match selected {
@@ -423,7 +446,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let inner = block.inner(output_area);
     frame.render_widget(block, output_area);
     let Some(row) = selected else {
-        return;
+        return rows_at;
     };
     let height = usize::from(inner.height);
     let partial: Vec<_> = row.partial_lines().collect();
@@ -433,7 +456,7 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             Paragraph::new(s::NO_OUTPUT).style(theme.style("dim")),
             inner,
         );
-        return;
+        return rows_at;
     }
     let skip = total.saturating_sub(height);
     let lines: Vec<Line> = row
@@ -451,13 +474,14 @@ fn draw_jobs(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         })
         .collect();
     frame.render_widget(Paragraph::new(lines), inner);
+    rows_at
 }
 
-fn draw_walks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_walks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> RowsAt {
     let run = &app.run;
     if run.mode.is_none() {
         frame.render_widget(Paragraph::new(s::NO_RUN).style(theme.style("dim")), area);
-        return;
+        return None;
     }
     let [gauge_area, info_area, failed_area] = Layout::vertical([
         Constraint::Length(1),
@@ -529,7 +553,7 @@ fn draw_walks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let cursor = app.cursor[Pane::Walks.index()].min(rows.len().saturating_sub(1));
     let height = usize::from(failed_area.height.saturating_sub(2));
     let start = window_start(cursor, rows.len(), height);
-    let body: Vec<Row> = rows
+    let rows_shown: Vec<Row> = rows
         .iter()
         .enumerate()
         .skip(start)
@@ -564,7 +588,8 @@ fn draw_walks(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Min(8),
     ];
-    frame.render_widget(table(&s::COLS_FAILED, body, widths, theme), inner);
+    frame.render_widget(table(&s::COLS_FAILED, rows_shown, widths, theme), inner);
+    Some((body(inner), start))
 }
 
 fn outcome_cell(outcome: Option<Outcome>, theme: &Theme) -> Cell<'static> {
@@ -581,7 +606,7 @@ fn outcome_cell(outcome: Option<Outcome>, theme: &Theme) -> Cell<'static> {
     }
 }
 
-fn draw_step(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_step(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> RowsAt {
     let rows = app.step_rows();
     let [list_area, next_area, output_area] = Layout::vertical([
         Constraint::Percentage(50),
@@ -592,7 +617,7 @@ fn draw_step(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let cursor = app.step_cursor.min(rows.len().saturating_sub(1));
     let height = usize::from(list_area.height.saturating_sub(1));
     let start = window_start(cursor, rows.len(), height);
-    let body: Vec<Row> = rows
+    let rows_shown: Vec<Row> = rows
         .iter()
         .enumerate()
         .skip(start)
@@ -629,7 +654,8 @@ fn draw_step(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(8),
         Constraint::Length(8),
     ];
-    frame.render_widget(table(&s::COLS_STEPS, body, widths, theme), list_area);
+    frame.render_widget(table(&s::COLS_STEPS, rows_shown, widths, theme), list_area);
+    let rows_at = Some((body(list_area), start));
 
     let mut next = Vec::new();
     match &app.run.pending {
@@ -685,14 +711,15 @@ fn draw_step(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         },
     };
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), inner);
+    rows_at
 }
 
-fn draw_clients(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
+fn draw_clients(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> RowsAt {
     let rows = app.client_rows();
     let cursor = app.cursor[Pane::Clients.index()].min(rows.len().saturating_sub(1));
     let height = usize::from(area.height.saturating_sub(1));
     let start = window_start(cursor, rows.len(), height);
-    let body: Vec<Row> = rows
+    let rows_shown: Vec<Row> = rows
         .iter()
         .enumerate()
         .skip(start)
@@ -731,27 +758,34 @@ fn draw_clients(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
         Constraint::Length(9),
         Constraint::Min(6),
     ];
-    frame.render_widget(table(&s::COLS_CLIENTS, body, widths, theme), area);
+    frame.render_widget(table(&s::COLS_CLIENTS, rows_shown, widths, theme), area);
+    Some((body(area), start))
 }
 
 fn draw_log(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
     let height = usize::from(area.height);
-    let filtered = !app.filters[Pane::Log.index()].is_empty();
-    let indexes = if filtered { app.log_rows() } else { Vec::new() };
-    let count = if filtered {
-        indexes.len()
-    } else {
-        app.log.lines.len()
-    };
-    let up = app.cursor[Pane::Log.index()].min(count.saturating_sub(1));
-    let end = count - up.min(count);
-    let start = end.saturating_sub(height);
-    let lines: Vec<Line> = (start..end)
+    let filter = app.filters[Pane::Log.index()].as_str();
+    let lines = &app.log.lines;
+    // Newest first, matching the filter; only as many as the window needs are scanned.
+    let up = app.cursor[Pane::Log.index()];
+    let found: Vec<usize> = (0..lines.len())
+        .rev()
+        .filter(|i| {
+            filter.is_empty()
+                || lines
+                    .get(*i)
+                    .is_some_and(|l| l.text.contains(filter) || l.level.contains(filter))
+        })
+        .take(up.saturating_add(height))
+        .collect();
+    let up = up.min(found.len().saturating_sub(1));
+    let shown: Vec<Line> = found
+        .iter()
+        .skip(up)
+        .take(height)
+        .rev()
         .filter_map(|i| {
-            let entry = app
-                .log
-                .lines
-                .get(if filtered { *indexes.get(i)? } else { i })?;
+            let entry = lines.get(*i)?;
             let style = match entry.level {
                 "ERROR" => theme.style("error"),
                 "WARN" => theme.style("warn"),
@@ -770,7 +804,7 @@ fn draw_log(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) {
             ]))
         })
         .collect();
-    frame.render_widget(Paragraph::new(lines), area);
+    frame.render_widget(Paragraph::new(shown), area);
 }
 
 /// `HH:MM:SS` of a unix time in milliseconds (UTC).

@@ -32,7 +32,9 @@ pub fn pane(app: &App, pane: Pane, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
     let theme = Theme::dark();
     terminal
-        .draw(|frame| draw_pane(frame, frame.area(), app, &theme, pane))
+        .draw(|frame| {
+            draw_pane(frame, frame.area(), app, &theme, pane);
+        })
         .expect("draws");
     terminal.backend().to_string()
 }
