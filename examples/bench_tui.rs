@@ -214,7 +214,7 @@ fn main() -> BenchResult<()> {
     app.on_action(Action::Pane(6));
     app.filters[Pane::Log.index()] = "h3#".into();
     report(
-        "log filtered (scan of 100k per frame)",
+        "log filtered (newest matches among 100k)",
         &frames(&mut terminal, &mut app, &theme, &keymap, count)?,
     );
     app.filters[Pane::Log.index()].clear();

@@ -353,3 +353,29 @@ fn the_log_scrolls_and_filters_from_the_newest_line() {
     );
     assert!(!text.contains("line 47"), "{text}");
 }
+
+#[test]
+fn only_visible_changes_ask_for_a_redraw() {
+    let mut app = base_app();
+    let cache = Event::Cache(labdeck::engine::cache::CacheView {
+        key: "local".into(),
+        state: "up",
+        connections: 1,
+        channels_in_use: 0,
+        reuse_count: 3,
+        connects: 1,
+        fast_path: true,
+        machines: vec!["h1".into()],
+    });
+    assert!(app.dirty);
+    app.apply(&cache);
+    assert!(app.dirty, "a pending redraw is not lost");
+    app.dirty = false;
+    app.apply(&cache);
+    assert!(!app.dirty, "cache changes are not shown");
+    app.apply(&Event::HostDisconnected { host: "h1".into() });
+    assert!(app.dirty);
+    app.dirty = false;
+    app.apply_log(Vec::new(), 0);
+    assert!(!app.dirty, "an empty log drain changes nothing");
+}

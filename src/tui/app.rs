@@ -182,7 +182,10 @@ impl App {
 
     /// Applies one engine event at [`App::now_ms`].
     pub fn apply(&mut self, event: &Event) {
-        self.dirty = true;
+        // Cache changes are not shown; everything else is.
+        if !matches!(event, Event::Cache(_)) {
+            self.dirty = true;
+        }
         match event {
             Event::HostConnecting { .. }
             | Event::HostConnected { .. }
@@ -200,7 +203,7 @@ impl App {
                     delay.as_secs_f64()
                 ));
             }
-            Event::Cache(_) => self.dirty = false,
+            Event::Cache(_) => {}
             Event::JobStarted { .. } | Event::JobOutput { .. } | Event::JobFinished { .. } => {
                 self.jobs.apply(event, self.now_ms)
             }
