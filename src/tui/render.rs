@@ -354,7 +354,7 @@ fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> Rows
                     Span::styled(sparkline(&history.tx, 10), theme.style("spark_tx")),
                 ])),
             ]);
-            Some(if i == cursor {
+            Some(if i == cursor && app.focus == Pane::Devices {
                 row.style(theme.style("selected"))
             } else {
                 row
@@ -366,8 +366,8 @@ fn draw_devices(frame: &mut Frame, area: Rect, app: &App, theme: &Theme) -> Rows
         Constraint::Length(8),
         Constraint::Length(5),
         Constraint::Min(12),
-        Constraint::Length(10),
-        Constraint::Length(10),
+        Constraint::Length(11),
+        Constraint::Length(11),
         Constraint::Length(21),
     ];
     let [table_area, error_area] =
