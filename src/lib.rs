@@ -15,6 +15,7 @@ pub mod run;
 pub mod session;
 pub mod ssh;
 pub mod transport;
+pub mod tui;
 pub mod vpp;
 pub mod walk;
 

@@ -10,6 +10,10 @@ use labdeck::logging::{self, LogConfig, LogError};
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    // The TUI owns the terminal and routes tracing into its Log pane.
+    if let Commands::Tui(args) = cli.command {
+        return labdeck::cli::tui::main(args);
+    }
     // Line-editing and full-screen front ends own the terminal: logs go to files only.
     let terminal = !matches!(cli.command, Commands::Repl(_));
     let log_config = LogConfig {

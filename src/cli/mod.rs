@@ -14,6 +14,7 @@ pub mod repl;
 pub mod replay;
 pub mod run;
 pub mod session_cmd;
+pub mod tui;
 pub mod undo;
 pub mod vpp;
 
@@ -75,6 +76,8 @@ pub enum Commands {
     Bench(BenchCommand),
     /// The interactive console: hosts, jobs, match, plan and runs with history and completion.
     Repl(repl::ReplArgs),
+    /// The terminal UI: hosts, devices, jobs, walks, API clients and the log of a pool.
+    Tui(tui::TuiArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -227,6 +230,7 @@ pub async fn run(cli: Cli) -> i32 {
         Commands::Demo(args) => session_cmd::demo(args).await,
         Commands::Shrink(args) => replay::shrink(args).await,
         Commands::Repl(args) => repl::run(args).await,
+        Commands::Tui(args) => tui::run(args).await,
         Commands::Bench(BenchCommand::Ssh {
             pool,
             host,
