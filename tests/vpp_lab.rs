@@ -375,6 +375,41 @@ fn vpp_over_ssh_on_a_lab_host() {
     assert_eq!(version["name"], json!("show_version_reply"));
     assert_eq!(version["reply"]["version"], json!("26.10-labdeck-peer"));
 
+    // definitions copied from the machine over its SSH connection (the lab host sees this
+    // checkout at the same path)
+    let host_api_dir = manifest_dir().join("tests/data/vpp-api");
+    let out = labdeck(&[
+        "vpp",
+        "--pool",
+        &pool,
+        "--host-api-dir",
+        host_api_dir.to_str().unwrap(),
+        "--timeout",
+        "600",
+        "h1",
+        "call",
+        "show_version",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let copied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(copied["reply"]["version"], json!("26.10-labdeck-peer"));
+    let out = labdeck(&[
+        "vpp",
+        "--pool",
+        &pool,
+        "--host-api-dir",
+        "/nonexistent/vpp/api",
+        "h1",
+        "call",
+        "show_version",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot get the VPP API definitions of `h1`"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let (code, details, err) = vpp(&pool, &["h1", "dump", "sw_interface_dump", "{}"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(details[0]["interface_name"], json!("local0"));

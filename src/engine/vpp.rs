@@ -30,8 +30,9 @@ use crate::pool::Machine;
 use crate::transport::Connection;
 use crate::vpp::event::VppClientEvent;
 use crate::vpp::{
-    ApiDefinitions, CacheError, CacheEvent, ClientCache, ClientConfig, ClientKey,
-    DEFAULT_RESTART_COMMAND, DefsLoader, RestartError, RestartPlan, load_api_tree, restart_vpp,
+    ApiDefinitions, CacheError, CacheEvent, ClientCache, ClientConfig, ClientKey, CrcCollections,
+    CrcReport, DEFAULT_RESTART_COMMAND, DefsLoader, RestartError, RestartPlan, load_api_tree,
+    restart_vpp,
 };
 pub use crate::vpp::{ClientInfo, RestartReport};
 
@@ -168,6 +169,11 @@ pub enum VppCommand {
     },
     Clients {
         reply: Reply<Vec<ClientInfo>>,
+    },
+    CheckCrcs {
+        host: String,
+        expected: CrcCollections,
+        reply: Reply<CrcReport>,
     },
 }
 
@@ -336,6 +342,14 @@ impl Engine {
                     .and_then(Value::as_str)
                     .unwrap_or_default()
                     .to_string())
+            }),
+            VppCommand::CheckCrcs {
+                host,
+                expected,
+                reply,
+            } => self.vpp_operation(&host, reply, move |cache, key| async move {
+                cache.ping(&key).await?;
+                Ok(cache.check_crcs(&key, &expected)?)
             }),
             VppCommand::Restart { host, reply } => self.vpp_restart(&host, reply),
             VppCommand::Disconnect { target, reply } => self.vpp_disconnect(target, reply),
@@ -705,6 +719,22 @@ impl EngineHandle {
     pub async fn vpp_disconnect(&self, target: DisconnectTarget) -> Result<usize, VppEngineError> {
         self.ask_vpp(|reply| VppCommand::Disconnect { target, reply })
             .await
+    }
+
+    /// Connects `host`'s client and checks its VPP's message CRCs against `expected`
+    /// (CSIT's collections); a mismatch is a [`CacheError::CrcMismatch`] with the report.
+    pub async fn vpp_check_crcs(
+        &self,
+        host: &str,
+        expected: CrcCollections,
+    ) -> Result<CrcReport, VppEngineError> {
+        let host = host.to_string();
+        self.ask_vpp(|reply| VppCommand::CheckCrcs {
+            host,
+            expected,
+            reply,
+        })
+        .await
     }
 
     /// The connected VPP clients.
