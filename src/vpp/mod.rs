@@ -16,6 +16,7 @@ pub mod defs;
 pub mod event;
 pub mod frame;
 pub mod remote;
+pub mod responder;
 pub mod restart;
 
 pub use cache::{
