@@ -3,10 +3,11 @@
 //!
 //! Transport: one exec channel on the machine's own connection runs a POSIX `sh` script that
 //! prints, for every `*.api.json` under the directory (sorted), a header line
-//! `<size> <relative path>` followed by exactly `<size>` bytes of the file. (SFTP would need
-//! `russh-sftp`, whose releases follow their own russh versions; labdeck pins russh `=0.65.1`
-//! and only `src/ssh/` may name russh types, so a plain exec channel is used instead; it needs
-//! nothing on the host but `sh`, `find`, `sort`, `wc` and `cat`.)
+//! `<size> <relative path>` followed by exactly `<size>` bytes of the file; it needs nothing on
+//! the host but `sh`, `find`, `sort`, `wc` and `cat`. (SFTP: `russh-sftp` 3.0.1 does not depend
+//! on russh at all — it runs over any `AsyncRead + AsyncWrite` — so it would work with the
+//! pinned russh `=0.65.1`, but it needs an `sftp` subsystem channel opened in `src/ssh/`, the
+//! only module that may name russh types; the exec channel needs no new dependency.)
 //!
 //! Invariants: the listing parser never panics and bounds every size (no file over
 //! [`MAX_FILE_BYTES`], no listing over [`MAX_TOTAL_BYTES`]); a header that does not match
