@@ -393,6 +393,22 @@ fn vpp_over_ssh_on_a_lab_host() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let copied: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(copied["reply"]["version"], json!("26.10-labdeck-peer"));
+    // definitions fetched from the peer itself with get_api_json (a memclnt bootstrap client)
+    let out = labdeck(&[
+        "vpp",
+        "--pool",
+        &pool,
+        "--api-json",
+        "--timeout",
+        "600",
+        "h1",
+        "dump",
+        "sw_interface_dump",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let fetched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fetched[0]["interface_name"], json!("local0"));
+    assert_eq!(peer.clients(), baseline, "the bootstrap client was deleted");
     let out = labdeck(&[
         "vpp",
         "--pool",

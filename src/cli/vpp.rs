@@ -36,6 +36,9 @@ pub struct VppArgs {
     /// the VPP installed there); usually /usr/share/vpp/api.
     #[arg(long, value_name = "REMOTE_DIR", conflicts_with = "api_dir")]
     pub host_api_dir: Option<String>,
+    /// Ask each VPP for its definitions (`get_api_json`, VPP >= 24.02) instead.
+    #[arg(long, conflicts_with_all = ["api_dir", "host_api_dir"])]
+    pub api_json: bool,
     /// Which API socket of the machine (default: the first of its `vpp_api_sockets`).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<String>,
@@ -140,9 +143,9 @@ pub async fn run(args: VppArgs) -> i32 {
         return 1;
     };
     // Local definitions are loaded here too, to check message names before connecting.
-    let defs = match &args.host_api_dir {
-        Some(_) => None,
-        None => match load_api_tree(&args.api_dir) {
+    let defs = match (&args.host_api_dir, args.api_json) {
+        (Some(_), _) | (None, true) => None,
+        (None, false) => match load_api_tree(&args.api_dir) {
             Ok(defs) => Some(defs),
             Err(e) => {
                 engine.shutdown().await;
@@ -153,10 +156,7 @@ pub async fn run(args: VppArgs) -> i32 {
             }
         },
     };
-    let definitions = match &args.host_api_dir {
-        Some(dir) => DefinitionsSource::Host(dir.clone()),
-        None => DefinitionsSource::Dir(args.api_dir.clone()),
-    };
+    let definitions = definitions_source(&args);
     let settings = VppSettings {
         definitions,
         client: ClientConfig {
@@ -184,6 +184,14 @@ pub async fn run(args: VppArgs) -> i32 {
     engine.shutdown().await;
     printer.abort();
     code
+}
+
+fn definitions_source(args: &VppArgs) -> DefinitionsSource {
+    match (&args.host_api_dir, args.api_json) {
+        (Some(dir), _) => DefinitionsSource::Host(dir.clone()),
+        (None, true) => DefinitionsSource::ApiJson,
+        (None, false) => DefinitionsSource::Dir(args.api_dir.clone()),
+    }
 }
 
 async fn print_progress(mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
@@ -445,10 +453,7 @@ impl Runner<'_> {
 
     fn settings(&self) -> VppSettings {
         VppSettings {
-            definitions: match &self.args.host_api_dir {
-                Some(dir) => DefinitionsSource::Host(dir.clone()),
-                None => DefinitionsSource::Dir(self.args.api_dir.clone()),
-            },
+            definitions: definitions_source(self.args),
             client: ClientConfig {
                 client_name: "labdeck".into(),
                 request_timeout: Duration::from_secs_f64(self.args.timeout.min(3600.0)),

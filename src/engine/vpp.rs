@@ -45,6 +45,9 @@ pub enum DefinitionsSource {
     /// The `.api.json` files installed on each machine, in this remote directory (usually
     /// `/usr/share/vpp/api`), copied over the machine's connection once per client key.
     Host(String),
+    /// Fetched from each VPP with `get_api_json` (VPP >= 24.02) through a bootstrap client on
+    /// the built-in memclnt definitions, once per client key.
+    ApiJson,
 }
 
 /// The engine's VPP settings (see [`EngineHandle::vpp_configure`]).
@@ -222,11 +225,8 @@ fn make_cache(settings: &VppSettings, internal: &mpsc::UnboundedSender<Internal>
     let loader: DefsLoader = match &settings.definitions {
         DefinitionsSource::Dir(dir) => dir_loader(dir.clone()),
         // Fetched by the operation before it connects (see `prepare`).
-        DefinitionsSource::Host(dir) => {
-            let dir = dir.clone();
-            Arc::new(move |key: &ClientKey| {
-                Err(format!("definitions of {key} were not copied from {dir}"))
-            })
+        DefinitionsSource::Host(_) | DefinitionsSource::ApiJson => {
+            Arc::new(move |key: &ClientKey| Err(format!("definitions of {key} were not fetched")))
         }
     };
     let cache = ClientCache::new(settings.client.clone(), loader);
@@ -270,19 +270,24 @@ async fn prepare(
     host: &str,
     connection: &Connection,
     source: &DefinitionsSource,
+    config: &ClientConfig,
 ) -> Result<(), VppEngineError> {
     cache.remember_transport(key, connection);
-    if let DefinitionsSource::Host(dir) = source
-        && !cache.has_definitions(key)
-    {
-        let defs = crate::vpp::remote::copy_definitions(connection, dir)
-            .await
-            .map_err(|e| VppEngineError::Definitions {
-                host: host.to_string(),
-                cause: e.to_string(),
-            })?;
-        cache.set_definitions(key, Arc::new(defs));
+    if cache.has_definitions(key) {
+        return Ok(());
     }
+    let fetched = match source {
+        DefinitionsSource::Dir(_) => return Ok(()),
+        DefinitionsSource::Host(dir) => crate::vpp::remote::copy_definitions(connection, dir).await,
+        DefinitionsSource::ApiJson => {
+            crate::vpp::remote::fetch_api_json(connection, &key.socket, config.clone()).await
+        }
+    };
+    let defs = fetched.map_err(|e| VppEngineError::Definitions {
+        host: host.to_string(),
+        cause: e.to_string(),
+    })?;
+    cache.set_definitions(key, Arc::new(defs));
     Ok(())
 }
 
@@ -403,12 +408,13 @@ impl Engine {
         let cache = self.vpp.cache.clone();
         let internal = self.internal_tx.clone();
         let source = self.vpp.settings.definitions.clone();
+        let client_config = self.vpp.settings.client.clone();
         let name = machine.name.clone();
         let start: Start = Box::new(move |connection| {
             tokio::spawn(async move {
                 let result = async {
                     let connection = connection?;
-                    prepare(&cache, &key, &name, &connection, &source).await?;
+                    prepare(&cache, &key, &name, &connection, &source, &client_config).await?;
                     op(cache, key).await
                 }
                 .await;
@@ -501,12 +507,13 @@ impl Engine {
         let cache = self.vpp.cache.clone();
         let internal = self.internal_tx.clone();
         let source = settings.definitions.clone();
+        let client_config = settings.client.clone();
         let name = machine.name.clone();
         let start: Start = Box::new(move |connection| {
             tokio::spawn(async move {
                 let result = async {
                     let connection = connection?;
-                    prepare(&cache, &key, &name, &connection, &source).await?;
+                    prepare(&cache, &key, &name, &connection, &source, &client_config).await?;
                     Ok(restart_vpp(&cache, &connection, &plan).await?)
                 }
                 .await;

@@ -9,6 +9,10 @@
 //! pinned russh `=0.65.1`, but it needs an `sftp` subsystem channel opened in `src/ssh/`, the
 //! only module that may name russh types; the exec channel needs no new dependency.)
 //!
+//! Or fetched with `get_api_json` (VPP >= 24.02, [`fetch_api_json`]): a bootstrap client
+//! built on the built-in `memclnt.api.json` (whose ids are fixed) asks VPP for every other
+//! module's definitions as one JSON string, then deletes itself.
+//!
 //! Invariants: the listing parser never panics and bounds every size (no file over
 //! [`MAX_FILE_BYTES`], no listing over [`MAX_TOTAL_BYTES`]); a header that does not match
 //! the bytes that follow is an error, never a silently shortened file.
@@ -16,7 +20,13 @@
 use crate::quote::quote;
 use crate::transport::{Connection, OutputSink, Stream, TransportError};
 
+use std::sync::Arc;
+
+use super::client::{ClientConfig, ClientError, VppClient};
 use super::defs::{ApiDefinitions, DefinitionsBuilder, DefsError};
+
+/// VPP's memclnt module (the handshake, control_ping and get_api_json), built in.
+pub const MEMCLNT_API_JSON: &str = include_str!("memclnt.api.json");
 
 /// Largest single `.api.json` file accepted (the biggest core file is ~200 KB).
 pub const MAX_FILE_BYTES: usize = 16 * 1024 * 1024;
@@ -40,6 +50,42 @@ pub enum RemoteDefsError {
     Listing { offset: usize, reason: String },
     #[error(transparent)]
     Definitions(#[from] DefsError),
+    #[error("get_api_json failed: {0}")]
+    Client(#[from] ClientError),
+    #[error("get_api_json answered retval {retval} without definitions (VPP older than 24.02?)")]
+    NoJson { retval: i64 },
+}
+
+/// The built-in memclnt definitions alone.
+pub fn memclnt_definitions() -> Result<ApiDefinitions, DefsError> {
+    let mut builder = DefinitionsBuilder::new();
+    builder.add_json_str("memclnt.api.json (built in)", MEMCLNT_API_JSON)?;
+    builder.build()
+}
+
+/// Fetches every module's definitions from the VPP at `socket` with `get_api_json`, through
+/// a short-lived bootstrap client (deleted with `sockclnt_delete` before this returns).
+pub async fn fetch_api_json(
+    connection: &Connection,
+    socket: &str,
+    config: ClientConfig,
+) -> Result<ApiDefinitions, RemoteDefsError> {
+    let stream = connection.open_streamlocal(socket).await?;
+    let bootstrap = Arc::new(memclnt_definitions()?);
+    let (client, _events) = VppClient::connect(stream, bootstrap, config).await?;
+    let reply = client.call("get_api_json", &serde_json::json!({})).await;
+    let closed = client.close().await;
+    let reply = reply?;
+    closed?;
+    let retval = reply.retval().unwrap_or(0);
+    let text = match reply.value.get("json").and_then(serde_json::Value::as_str) {
+        Some(text) if retval == 0 && !text.is_empty() => text,
+        _ => return Err(RemoteDefsError::NoJson { retval }),
+    };
+    let mut builder = DefinitionsBuilder::new();
+    builder.add_json_str("memclnt.api.json (built in)", MEMCLNT_API_JSON)?;
+    builder.add_json_str("get_api_json", text)?;
+    Ok(builder.build()?)
 }
 
 /// The shell script that lists `dir` (see the module docs).
