@@ -150,3 +150,141 @@ print(json.dumps({"ping_retval": ping.retval, "client_index": ping.client_index,
     assert_eq!(responder.clients(), 0);
     drop(responder);
 }
+
+/// The engine's VPP part on a local machine whose API socket is the responder's: calls,
+/// events in order, liveness pings, disconnects, and shutdown deleting every client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_vpp_against_the_responder_on_a_local_machine() {
+    use labdeck::engine::vpp::{DefinitionsSource, VppEngineError, VppSettings};
+    use labdeck::engine::{DisconnectTarget, EngineConfig, EngineHandle, Event};
+    use labdeck::pool::Pool;
+    use labdeck::vpp::event::VppClientEventKind as K;
+
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("api.sock");
+    let responder = Responder::bind(&defs(), &socket).unwrap();
+    let pool = Pool::parse(
+        std::path::Path::new("pool.toml"),
+        &format!(
+            "[machines.here]\ntransport = \"local\"\nvpp_api_sockets = [\"{}\"]\n\
+             vpp_restart_command = \"exit 7\"\n\
+             [machines.plain]\ntransport = \"local\"\n",
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let engine = EngineHandle::spawn(pool, EngineConfig::default());
+    engine
+        .vpp_configure(VppSettings {
+            definitions: DefinitionsSource::Dir(api_dir()),
+            client: config(),
+            ping_every: Some(Duration::from_millis(50)),
+            ..VppSettings::default()
+        })
+        .unwrap();
+    let mut events = engine.subscribe().unwrap();
+
+    assert!(matches!(
+        engine.vpp_call("plain", "control_ping", json!({})).await,
+        Err(VppEngineError::NoSocket { .. })
+    ));
+    let version = engine
+        .vpp_call("here", "show_version", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(version["version"], json!(RESPONDER_VERSION));
+    assert_eq!(
+        engine.vpp_cli("here", "show version").await.unwrap(),
+        "labdeck responder\n"
+    );
+    assert!(
+        engine
+            .vpp_dump("here", "sw_interface_dump", json!({}))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(responder.clients(), 1);
+    let clients = engine.vpp_clients().await.unwrap();
+    assert_eq!(clients.len(), 1);
+    assert_eq!(clients[0].stats.calls, 3);
+
+    // events, in order, before each reply: connected, then reused twice (pings aside)
+    let mut kinds = Vec::new();
+    let mut pinged = false;
+    while kinds.len() < 3 || !pinged {
+        if let Event::Vpp(e) = events.recv().await.unwrap() {
+            if e.kind == K::Ping {
+                assert!(e.latency.is_some(), "{e:?}");
+                pinged = true;
+            } else {
+                kinds.push(e.kind);
+            }
+        }
+    }
+    assert_eq!(kinds, [K::Connected, K::Reused, K::Reused]);
+
+    // disconnect by key, by host, all
+    let key = clients[0].key.clone();
+    assert_eq!(
+        engine
+            .vpp_disconnect(DisconnectTarget::Key(key.clone()))
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(responder.clients(), 0);
+    assert!(matches!(
+        engine
+            .vpp_disconnect(DisconnectTarget::Key("nonsense".into()))
+            .await,
+        Err(VppEngineError::UnknownKey(_))
+    ));
+    engine
+        .vpp_call("here", "control_ping", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine
+            .vpp_disconnect(DisconnectTarget::Host("here".into()))
+            .await
+            .unwrap(),
+        1
+    );
+    engine
+        .vpp_call("here", "control_ping", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(
+        engine.vpp_disconnect(DisconnectTarget::All).await.unwrap(),
+        1
+    );
+    assert_eq!(responder.clients(), 0);
+
+    // a restart of a machine whose restart command fails is an error, and leaks nothing
+    engine
+        .vpp_call("here", "control_ping", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(responder.clients(), 1);
+    let restart = engine.vpp_restart("here").await;
+    assert!(
+        matches!(restart, Err(VppEngineError::Restart(_))),
+        "{restart:?}"
+    );
+
+    // shutdown deletes the clients
+    engine
+        .vpp_call("here", "control_ping", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(responder.clients(), 1);
+    engine.shutdown().await;
+    for _ in 0..1000 {
+        if responder.clients() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    assert_eq!(responder.clients(), 0);
+}
