@@ -199,6 +199,9 @@ type Start = Box<dyn FnOnce(Result<Connection, VppEngineError>) + Send>;
 /// The engine's VPP state.
 pub(super) struct EngineVpp {
     cache: ClientCache,
+    /// Caches replaced by a `Configure` (an operation in flight may still connect through
+    /// one): their clients are disconnected with the machine's, too.
+    retired: Vec<ClientCache>,
     settings: VppSettings,
     /// Operations waiting for their machine's connection.
     waiting: BTreeMap<CacheKey, Vec<Start>>,
@@ -242,6 +245,7 @@ impl EngineVpp {
         let settings = VppSettings::default();
         Self {
             cache: make_cache(&settings, internal),
+            retired: Vec::new(),
             settings,
             waiting: BTreeMap::new(),
             pings_in_flight: BTreeSet::new(),
@@ -308,7 +312,10 @@ impl Engine {
         match command {
             VppCommand::Configure(settings) => {
                 if self.vpp.cache.keys().is_empty() {
-                    self.vpp.cache = make_cache(&settings, &self.internal_tx);
+                    let fresh = make_cache(&settings, &self.internal_tx);
+                    let old = std::mem::replace(&mut self.vpp.cache, fresh);
+                    self.vpp.retired.retain(|c| !c.keys().is_empty());
+                    self.vpp.retired.push(old);
                 }
                 self.vpp.settings = settings;
                 self.vpp.next_ping = Instant::now();
@@ -582,7 +589,8 @@ impl Engine {
         key: &CacheKey,
     ) -> impl Future<Output = ()> + Send + use<> {
         let machines = self.vpp_machines_of(key);
-        let cache = self.vpp.cache.clone();
+        let mut caches = vec![self.vpp.cache.clone()];
+        caches.extend(self.vpp.retired.iter().cloned());
         for start in self.vpp.waiting.remove(key).unwrap_or_default() {
             start(Err(VppEngineError::Machine {
                 host: key.to_string(),
@@ -591,8 +599,10 @@ impl Engine {
             }));
         }
         async move {
-            for (host, port) in machines {
-                cache.disconnect_host(&host, port).await;
+            for cache in caches {
+                for (host, port) in &machines {
+                    cache.disconnect_host(host, *port).await;
+                }
             }
         }
     }
