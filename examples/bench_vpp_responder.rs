@@ -13,6 +13,8 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use labdeck::engine::vpp::{DefinitionsSource, VppSettings};
+use labdeck::engine::{DisconnectTarget, EngineConfig, EngineHandle};
 use labdeck::pool::Pool;
 use labdeck::transport::{Connection, Trust};
 use labdeck::vpp::responder::Responder;
@@ -143,7 +145,42 @@ async fn main() -> Res<()> {
         drop(client);
         cache.disconnect_all().await;
         connection.close().await;
-        ssh = Some((median(connects), median(cycles), ssh_sync, ssh_pipelined));
+
+        // The same through the engine: a call right after the client was disconnected
+        // reconnects it (channel open + handshake) and pings.
+        let mut pool = pool.clone();
+        for m in &mut pool.machines {
+            m.vpp.api_sockets = vec![socket_str.clone()];
+        }
+        let engine = EngineHandle::spawn(
+            pool,
+            EngineConfig {
+                trust,
+                ..EngineConfig::default()
+            },
+        );
+        engine.vpp_configure(VppSettings {
+            definitions: DefinitionsSource::Dir(api_dir.clone()),
+            client: config(),
+            ping_every: None,
+            ..VppSettings::default()
+        })?;
+        engine.vpp_call(&host, "control_ping", Value::Null).await?;
+        let mut reconnects = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            engine.vpp_disconnect(DisconnectTarget::All).await?;
+            let start = Instant::now();
+            engine.vpp_call(&host, "control_ping", Value::Null).await?;
+            reconnects.push(start.elapsed());
+        }
+        engine.shutdown().await;
+        ssh = Some((
+            median(connects),
+            median(cycles),
+            ssh_sync,
+            ssh_pipelined,
+            median(reconnects),
+        ));
     }
 
     let papi = Command::new("python3")
@@ -188,7 +225,11 @@ async fn main() -> Res<()> {
         "| client construction (parse definitions) | - | {:.0} ms | |",
         f(&papi["construct_ms"])
     );
-    if let Some((connect, cycle, s, p)) = ssh {
+    if let Some((connect, cycle, s, p, engine_reconnect)) = ssh {
+        println!(
+            "| engine: control_ping right after a disconnect (reconnect + handshake + ping), SSH (median) | {:.2} ms | - | |",
+            engine_reconnect.as_secs_f64() * 1000.0
+        );
         println!(
             "| connect + handshake, cached SSH session (median) | {:.2} ms | - | |",
             connect.as_secs_f64() * 1000.0
