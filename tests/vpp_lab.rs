@@ -11,7 +11,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Lab, labdeck, text, wait_for};
-use labdeck::transport::Connection;
+use labdeck::engine::vpp::{DefinitionsSource, VppEngineError, VppSettings};
+use labdeck::engine::{DisconnectTarget, EngineConfig, EngineHandle, Event};
+use labdeck::pool::Pool;
+use labdeck::transport::{Connection, Trust};
+use labdeck::vpp::event::VppClientEventKind;
 use labdeck::vpp::{
     ApiDefinitions, CacheError, CacheEvent, ClientCache, ClientConfig, ClientError, ClientKey,
     CrcCollections, RestartPlan, restart_vpp,
@@ -371,6 +375,57 @@ fn vpp_over_ssh_on_a_lab_host() {
     assert_eq!(version["name"], json!("show_version_reply"));
     assert_eq!(version["reply"]["version"], json!("26.10-labdeck-peer"));
 
+    // definitions copied from the machine over its SSH connection (the lab host sees this
+    // checkout at the same path)
+    let host_api_dir = manifest_dir().join("tests/data/vpp-api");
+    let out = labdeck(&[
+        "vpp",
+        "--pool",
+        &pool,
+        "--host-api-dir",
+        host_api_dir.to_str().unwrap(),
+        "--timeout",
+        "600",
+        "h1",
+        "call",
+        "show_version",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let copied: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(copied["reply"]["version"], json!("26.10-labdeck-peer"));
+    // definitions fetched from the peer itself with get_api_json (a memclnt bootstrap client)
+    let out = labdeck(&[
+        "vpp",
+        "--pool",
+        &pool,
+        "--api-json",
+        "--timeout",
+        "600",
+        "h1",
+        "dump",
+        "sw_interface_dump",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    let fetched: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(fetched[0]["interface_name"], json!("local0"));
+    assert_eq!(peer.clients(), baseline, "the bootstrap client was deleted");
+    let out = labdeck(&[
+        "vpp",
+        "--pool",
+        &pool,
+        "--host-api-dir",
+        "/nonexistent/vpp/api",
+        "h1",
+        "call",
+        "show_version",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("cannot get the VPP API definitions of `h1`"),
+        "{}",
+        text(&out.stderr)
+    );
+
     let (code, details, err) = vpp(&pool, &["h1", "dump", "sw_interface_dump", "{}"]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(details[0]["interface_name"], json!("local0"));
@@ -448,5 +503,158 @@ fn vpp_over_ssh_on_a_lab_host() {
     assert!(
         err.contains("no VPP API socket") || err.contains("closed"),
         "{err}"
+    );
+}
+
+/// The engine's VPP event kinds seen so far, liveness pings left out.
+fn vpp_kinds(events: &mut tokio::sync::mpsc::UnboundedReceiver<Event>) -> Vec<VppClientEventKind> {
+    let mut kinds = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        if let Event::Vpp(e) = event
+            && e.kind != VppClientEventKind::Ping
+        {
+            kinds.push(e.kind);
+        }
+    }
+    kinds
+}
+
+// The engine test's own socket path: /run is shared by the lab namespaces, and the other lab
+// test of this file runs its peer at SOCKET at the same time.
+const ENGINE_SOCKET: &str = "/run/vpp/engine-api.sock";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_vpp_clients_on_a_lab_host() {
+    use VppClientEventKind as K;
+    let lab = Lab::up(1, "line");
+    let netns = lab.state()["hosts"][0]["netns"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state = tempfile::tempdir().unwrap();
+    let mut peer = PeerScript::new(state.path(), ENGINE_SOCKET, Some(&netns));
+    peer.start();
+    let baseline = peer.clients();
+
+    let pool_text = std::fs::read_to_string(lab.pool()).unwrap().replacen(
+        "[machines.h1]\n",
+        &format!(
+            "[machines.h1]\nvpp_api_sockets = [\"{ENGINE_SOCKET}\"]\nvpp_restart_command = \"sh {}\"\n",
+            peer.script.display()
+        ),
+        1,
+    );
+    let pool_file = lab.dir.join("vpp-engine-pool.toml");
+    let pool_text = format!("{pool_text}\n[machines.here]\ntransport = \"local\"\n");
+    std::fs::write(&pool_file, pool_text).unwrap();
+    let pool = Pool::load(&pool_file).unwrap();
+    let engine = EngineHandle::spawn(
+        pool.clone(),
+        EngineConfig {
+            trust: Trust {
+                labdeck_known_hosts: pool.known_hosts.clone(),
+                user_known_hosts: false,
+                accept_new_hostkeys: false,
+            },
+            connect_timeout: Duration::from_secs(60),
+            ..EngineConfig::default()
+        },
+    );
+    engine
+        .vpp_configure(VppSettings {
+            definitions: DefinitionsSource::Dir(manifest_dir().join("tests/data/vpp-api/core")),
+            client: config(),
+            ping_every: Some(Duration::from_millis(100)),
+            restart_deadline: Duration::from_secs(300),
+            ..VppSettings::default()
+        })
+        .unwrap();
+    let mut events = engine.subscribe().unwrap();
+
+    // refusals before anything is connected
+    let unknown = engine.vpp_call("h9", "show_version", json!({})).await;
+    assert!(matches!(unknown, Err(VppEngineError::UnknownHost { .. })));
+    let no_socket = engine.vpp_call("here", "show_version", json!({})).await;
+    assert!(
+        matches!(no_socket, Err(VppEngineError::NoSocket { .. })),
+        "{no_socket:?}"
+    );
+
+    // calls through the engine: the machine's connection is opened for them
+    let version = engine
+        .vpp_call("h1", "show_version", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(version["version"], json!("26.10-labdeck-peer"));
+    let details = engine
+        .vpp_dump("h1", "sw_interface_dump", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(details[0]["interface_name"], json!("local0"));
+    let output = engine.vpp_cli("h1", "show interface").await.unwrap();
+    assert_eq!(output, "local0 0\n");
+    assert_eq!(peer.clients(), baseline + 1);
+    assert_eq!(vpp_kinds(&mut events), [K::Connected, K::Reused, K::Reused]);
+    let clients = engine.vpp_clients().await.unwrap();
+    assert_eq!(clients.len(), 1);
+    assert!(clients[0].key.ends_with(ENGINE_SOCKET), "{clients:?}");
+    assert_eq!(clients[0].stats.calls, 3);
+
+    // the liveness ping reports a round trip
+    loop {
+        match events.recv().await.unwrap() {
+            Event::Vpp(e) if e.kind == K::Ping => {
+                assert!(e.latency.is_some(), "{e:?}");
+                break;
+            }
+            _ => {}
+        }
+    }
+
+    // disconnect-all, then a restart (a probe only: nothing was connected), then a call
+    // reconnects; no client leaked
+    assert_eq!(
+        engine.vpp_disconnect(DisconnectTarget::All).await.unwrap(),
+        1
+    );
+    assert_eq!(peer.clients(), baseline);
+    assert!(engine.vpp_clients().await.unwrap().is_empty());
+    let report = engine.vpp_restart("h1").await.unwrap();
+    assert!(report.reconnected.is_empty(), "{report:?}");
+    assert_eq!(peer.clients(), baseline);
+    engine.vpp_cli("h1", "show version").await.unwrap();
+    assert_eq!(peer.clients(), baseline + 1);
+    let kinds = vpp_kinds(&mut events);
+    assert_eq!(kinds.first(), Some(&K::Disconnected), "{kinds:?}");
+    assert_eq!(kinds[1], K::RestartStarted, "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&K::Connected), "{kinds:?}");
+    assert!(kinds.contains(&K::RestartReady), "{kinds:?}");
+
+    // a restart with a client connected reconnects it
+    let report = engine.vpp_restart("h1").await.unwrap();
+    assert_eq!(report.reconnected.len(), 1, "{report:?}");
+    assert_eq!(peer.clients(), baseline + 1);
+    engine
+        .vpp_call("h1", "control_ping", json!({}))
+        .await
+        .unwrap();
+
+    // disconnecting the machine disconnects its VPP client first (sockclnt_delete)
+    engine
+        .disconnect(DisconnectTarget::Host("h1".into()))
+        .await
+        .unwrap();
+    assert!(wait_for(|| peer.clients() == baseline), "a client leaked");
+    // the next call connects the machine again
+    engine
+        .vpp_call("h1", "control_ping", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(peer.clients(), baseline + 1);
+    // so does shutdown
+    engine.shutdown().await;
+    assert!(
+        wait_for(|| peer.clients() == baseline),
+        "a client leaked at shutdown"
     );
 }

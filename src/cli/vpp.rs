@@ -4,22 +4,24 @@
 //! Invariants: output is JSON on stdout, errors with a hint on stderr; usage and config errors
 //! (pool, unknown machine or message, bad JSON, no definitions, no socket) exit with 2, VPP
 //! and connection failures with 1. A one-shot command has its own cache: every client it
-//! connected is disconnected (`sockclnt_delete`) before it exits, so it leaks none. Until the
-//! engine carries VPP clients, this runner opens the machine's connection itself.
+//! connected is disconnected (`sockclnt_delete`) before it exits, so it leaks none. Everything
+//! goes through the engine (its VPP client cache on the machine's cached connection); the
+//! engine uses each machine's first API socket (`--socket` replaces the machine's list).
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 
 use super::{PoolArgs, report};
+use crate::engine::vpp::{DefinitionsSource, VppEngineError, VppSettings};
+use crate::engine::{DisconnectTarget, EngineHandle, Event};
 use crate::pool::{Machine, Pool};
-use crate::transport::Connection;
+use crate::vpp::event::{VppClientEvent, VppClientEventKind};
 use crate::vpp::{
-    ApiDefinitions, CacheEvent, ClientCache, ClientConfig, ClientKey, CrcCollections,
-    DEFAULT_RESTART_COMMAND, RestartPlan, load_api_tree, nearest_name, restart_vpp,
+    ApiDefinitions, CacheError, ClientConfig, ClientKey, CrcCollections, load_api_tree,
+    nearest_name,
 };
 
 /// `labdeck vpp` options.
@@ -30,6 +32,13 @@ pub struct VppArgs {
     /// VPP's `.api.json` files (this directory and its subdirectories).
     #[arg(long, default_value = "/usr/share/vpp/api", value_name = "DIR")]
     pub api_dir: PathBuf,
+    /// Copy the `.api.json` files from this directory on each machine instead (they match
+    /// the VPP installed there); usually /usr/share/vpp/api.
+    #[arg(long, value_name = "REMOTE_DIR", conflicts_with = "api_dir")]
+    pub host_api_dir: Option<String>,
+    /// Ask each VPP for its definitions (`get_api_json`, VPP >= 24.02) instead.
+    #[arg(long, conflicts_with_all = ["api_dir", "host_api_dir"])]
+    pub api_json: bool,
     /// Which API socket of the machine (default: the first of its `vpp_api_sockets`).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<String>,
@@ -117,91 +126,118 @@ pub async fn run(args: VppArgs) -> i32 {
             "seconds, e.g. --timeout 5",
         );
     }
-    let pool = match args.pool.load() {
+    let mut pool = match args.pool.load() {
         Ok(pool) => pool,
         Err(e) => {
             report(e);
             return 2;
         }
     };
-    let defs = match load_api_tree(&args.api_dir) {
-        Ok(defs) => Arc::new(defs),
-        Err(e) => {
-            return usage(
-                &format!("cannot load VPP API definitions: {e}"),
-                "point --api-dir at VPP's .api.json files (installed in /usr/share/vpp/api)",
-            );
+    if let Some(socket) = &args.socket {
+        for machine in &mut pool.machines {
+            machine.vpp.api_sockets = vec![socket.clone()];
         }
-    };
-    let config = ClientConfig {
-        client_name: "labdeck".into(),
-        request_timeout: Duration::from_secs_f64(args.timeout.min(3600.0)),
-        ..ClientConfig::default()
-    };
-    let cache = ClientCache::with_definitions(config, Arc::clone(&defs));
-    let mut events = cache.subscribe();
-    let printer = tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            if let Some(line) = progress_line(&event) {
-                eprintln!("vpp: {line}");
-            }
-        }
-    });
-    let mut runner = Runner {
-        pool,
-        args: &args,
-        cache: cache.clone(),
-        defs,
-        connections: Vec::new(),
-    };
-    let code = runner.run().await;
-    cache.disconnect_all().await;
-    for (_, connection) in &runner.connections {
-        connection.close().await;
     }
-    drop(cache);
-    drop(runner);
+    let engine = EngineHandle::spawn(pool.clone(), args.pool.engine_config(&pool));
+    let Ok(events) = engine.subscribe() else {
+        return 1;
+    };
+    // Local definitions are loaded here too, to check message names before connecting.
+    let defs = match (&args.host_api_dir, args.api_json) {
+        (Some(_), _) | (None, true) => None,
+        (None, false) => match load_api_tree(&args.api_dir) {
+            Ok(defs) => Some(defs),
+            Err(e) => {
+                engine.shutdown().await;
+                return usage(
+                    &format!("cannot load VPP API definitions: {e}"),
+                    "point --api-dir at VPP's .api.json files (installed in /usr/share/vpp/api), or use --host-api-dir",
+                );
+            }
+        },
+    };
+    let definitions = definitions_source(&args);
+    let settings = VppSettings {
+        definitions,
+        client: ClientConfig {
+            client_name: "labdeck".into(),
+            request_timeout: Duration::from_secs_f64(args.timeout.min(3600.0)),
+            ..ClientConfig::default()
+        },
+        ping_every: None,
+        ..VppSettings::default()
+    };
+    let printer = tokio::spawn(print_progress(events));
+    let code = match engine.vpp_configure(settings) {
+        Ok(()) => {
+            let runner = Runner {
+                pool,
+                args: &args,
+                engine: engine.clone(),
+                defs,
+            };
+            runner.run().await
+        }
+        Err(e) => failed(&e),
+    };
+    // Disconnects every VPP client (sockclnt_delete) before closing the connections.
+    engine.shutdown().await;
     printer.abort();
     code
 }
 
-fn progress_line(event: &CacheEvent) -> Option<String> {
-    Some(match event {
-        CacheEvent::RestartStarted { host, port, keys } => format!(
-            "restarting VPP on {host}:{port} ({} client(s) disconnected)",
-            keys.len()
-        ),
-        CacheEvent::RestartCommandDone { took, .. } => {
-            format!("restart command done in {:.2} s", took.as_secs_f64())
+fn definitions_source(args: &VppArgs) -> DefinitionsSource {
+    match (&args.host_api_dir, args.api_json) {
+        (Some(dir), _) => DefinitionsSource::Host(dir.clone()),
+        (None, true) => DefinitionsSource::ApiJson,
+        (None, false) => DefinitionsSource::Dir(args.api_dir.clone()),
+    }
+}
+
+async fn print_progress(mut events: tokio::sync::mpsc::UnboundedReceiver<Event>) {
+    while let Some(event) = events.recv().await {
+        if let Event::Vpp(event) = event
+            && let Some(line) = progress_line(&event)
+        {
+            eprintln!("vpp: {line}");
         }
-        CacheEvent::RestartWaiting {
-            attempt,
-            elapsed,
-            last_error,
-            ..
-        } => format!(
-            "waiting for the API ({attempt}, {:.2} s): {last_error}",
-            elapsed.as_secs_f64()
-        ),
-        CacheEvent::RestartReady { key, elapsed } => {
-            format!("{key} answers after {:.2} s", elapsed.as_secs_f64())
+    }
+}
+
+fn progress_line(event: &VppClientEvent) -> Option<String> {
+    use VppClientEventKind as K;
+    let secs = event.latency.map_or(0.0, |l| l.as_secs_f64());
+    let key = &event.key;
+    Some(match event.kind {
+        K::RestartStarted => format!("restarting VPP on {key}: {}", event.detail),
+        K::RestartWaiting if event.detail == "restart command done" => {
+            format!("restart command done in {secs:.2} s")
         }
-        CacheEvent::Dead { key, cause } => format!("{key} died: {cause}"),
-        CacheEvent::Reconnecting { key, .. } => format!("{key}: reconnecting once"),
+        K::RestartWaiting => format!("waiting for the API ({secs:.2} s): {}", event.detail),
+        K::RestartReady => format!("{key} answers after {secs:.2} s"),
+        K::Dead => format!("{key} died: {}", event.detail),
+        K::Reconnecting => format!("{key}: reconnecting once"),
         _ => return None,
     })
+}
+
+fn failed(error: &VppEngineError) -> i32 {
+    eprintln!("error: {error}\n  hint: {}", error.hint());
+    match error {
+        VppEngineError::UnknownHost { .. } | VppEngineError::NoSocket { .. } => 2,
+        _ => 1,
+    }
 }
 
 struct Runner<'a> {
     pool: Pool,
     args: &'a VppArgs,
-    cache: ClientCache,
-    defs: Arc<ApiDefinitions>,
-    connections: Vec<(String, Connection)>,
+    engine: EngineHandle,
+    defs: Option<ApiDefinitions>,
 }
 
 impl Runner<'_> {
-    async fn run(&mut self) -> i32 {
+    async fn run(&self) -> i32 {
         match &self.args.command {
             VppCommand::Host(words) => self.host(words.clone()).await,
             VppCommand::Clients { hosts } => self.clients(hosts.clone()).await,
@@ -219,50 +255,26 @@ impl Runner<'_> {
         })
     }
 
-    fn sockets(&self, machine: &Machine) -> Result<Vec<String>, i32> {
-        if let Some(socket) = &self.args.socket {
-            return Ok(vec![socket.clone()]);
-        }
+    fn check_sockets(&self, machine: &Machine) -> Result<(), i32> {
         if machine.vpp.api_sockets.is_empty() {
             return Err(usage(
                 &format!("machine `{}` has no vpp_api_sockets", machine.name),
                 "add `vpp_api_sockets = [\"/run/vpp/api.sock\"]` to it in the pool, or pass --socket PATH",
             ));
         }
-        Ok(machine.vpp.api_sockets.clone())
+        Ok(())
     }
 
-    async fn connection(&mut self, machine: &Machine) -> Result<Connection, i32> {
-        if let Some((_, c)) = self.connections.iter().find(|(n, _)| *n == machine.name) {
-            return Ok(c.clone());
-        }
-        let trust = self.args.pool.engine_config(&self.pool).trust;
-        let timeout = Duration::from_secs_f64(self.args.pool.connect_timeout.clamp(0.1, 3600.0));
-        match Connection::open(machine, &trust, timeout).await {
-            Ok(c) => {
-                self.connections.push((machine.name.clone(), c.clone()));
-                Ok(c)
-            }
-            Err(e) => {
-                eprintln!("error: {}: {e}\n  hint: {}", machine.name, e.hint());
-                Err(1)
-            }
-        }
+    /// Connects the machine's client (a control_ping through the engine).
+    async fn connect(&self, machine: &Machine) -> Result<Duration, VppEngineError> {
+        let started = Instant::now();
+        self.engine
+            .vpp_call(&machine.name, "control_ping", json!({}))
+            .await?;
+        Ok(started.elapsed())
     }
 
-    async fn connect(&mut self, machine: &Machine, socket: &str) -> Result<ClientKey, String> {
-        let key = ClientKey::for_machine(machine, socket);
-        let connection = self
-            .connection(machine)
-            .await
-            .map_err(|_| format!("{}: cannot connect to the machine", machine.name))?;
-        match self.cache.connect(&key, &connection).await {
-            Ok(_) => Ok(key),
-            Err(e) => Err(format!("{e}\n  hint: {}", e.hint())),
-        }
-    }
-
-    async fn host(&mut self, words: Vec<String>) -> i32 {
+    async fn host(&self, words: Vec<String>) -> i32 {
         let Some((name, rest)) = words.split_first() else {
             return usage(
                 "no machine named",
@@ -282,15 +294,16 @@ impl Runner<'_> {
             Ok(m) => m,
             Err(code) => return code,
         };
-        let sockets = match self.sockets(&machine) {
-            Ok(s) => s,
-            Err(code) => return code,
-        };
+        if let Err(code) = self.check_sockets(&machine) {
+            return code;
+        }
         // Arguments are checked before anything is connected.
         let parsed = match &action {
             HostAction::Call { message, args } | HostAction::Dump { message, args } => {
-                if self.defs.message(message).is_none() {
-                    let hint = match nearest_name(message, self.defs.message_names()) {
+                if let Some(defs) = &self.defs
+                    && defs.message(message).is_none()
+                {
+                    let hint = match nearest_name(message, defs.message_names()) {
                         Some(near) => format!("did you mean `{near}`?"),
                         None => "check --api-dir".into(),
                     };
@@ -312,146 +325,155 @@ impl Runner<'_> {
                     }
                 }
             }
-            HostAction::Crc { file } => match CrcCollections::load(file) {
-                Ok(_) => Value::Null,
-                Err(e) => return usage(&e.to_string(), &e.hint()),
-            },
             _ => Value::Null,
         };
-        if let HostAction::Restart { deadline } = &action {
-            return self.restart(&machine, sockets, *deadline).await;
-        }
-        let key = match self.connect(&machine, &sockets[0]).await {
-            Ok(key) => key,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return 1;
-            }
-        };
-        let failed = |e: crate::vpp::CacheError| {
-            eprintln!("error: {e}\n  hint: {}", e.hint());
-            1
-        };
+        let name = machine.name.as_str();
         match action {
             HostAction::Call { message, .. } => {
-                match self.cache.call(&key, &message, &parsed).await {
+                match self.engine.vpp_call(name, &message, parsed).await {
                     Ok(reply) => {
-                        let code = i32::from(reply.retval().is_some_and(|r| r != 0));
-                        print(&json!({"name": reply.name, "reply": reply.value}));
+                        let code = i32::from(
+                            reply
+                                .get("retval")
+                                .and_then(Value::as_i64)
+                                .is_some_and(|r| r != 0),
+                        );
+                        let reply_name = self.reply_name(&message);
+                        print(&json!({"name": reply_name, "reply": reply}));
                         code
                     }
-                    Err(e) => failed(e),
+                    Err(e) => failed(&e),
                 }
             }
             HostAction::Dump { message, .. } => {
-                match self.cache.dump(&key, &message, &parsed).await {
+                match self.engine.vpp_dump(name, &message, parsed).await {
                     Ok(details) => {
-                        print(&Value::Array(
-                            details.into_iter().map(|d| d.value).collect(),
-                        ));
+                        print(&Value::Array(details));
                         0
                     }
-                    Err(e) => failed(e),
+                    Err(e) => failed(&e),
                 }
             }
             HostAction::Cli { command } => {
                 match self
-                    .cache
-                    .call(&key, "cli_inband", &json!({"cmd": command}))
+                    .engine
+                    .vpp_call(name, "cli_inband", json!({"cmd": command}))
                     .await
                 {
                     Ok(reply) => {
-                        let retval = reply.retval().unwrap_or(0);
+                        let retval = reply.get("retval").and_then(Value::as_i64).unwrap_or(0);
                         print(&json!({
                             "command": command,
                             "retval": retval,
-                            "reply": reply.value.get("reply").cloned().unwrap_or(Value::Null),
+                            "reply": reply.get("reply").cloned().unwrap_or(Value::Null),
                         }));
                         i32::from(retval != 0)
                     }
-                    Err(e) => failed(e),
+                    Err(e) => failed(&e),
                 }
             }
-            HostAction::Ping => match self.cache.ping(&key).await {
-                Ok(rtt) => {
-                    print(&json!({"key": key.to_string(), "rtt_us": rtt.as_micros()}));
-                    0
+            HostAction::Ping => {
+                // The first ping connects; the second measures the round trip.
+                let measured = async {
+                    self.connect(&machine).await?;
+                    self.connect(&machine).await
                 }
-                Err(e) => failed(e),
-            },
+                .await;
+                match measured {
+                    Ok(rtt) => {
+                        let key = ClientKey::for_machine(&machine, &machine.vpp.api_sockets[0]);
+                        print(&json!({"key": key.to_string(), "rtt_us": rtt.as_micros()}));
+                        0
+                    }
+                    Err(e) => failed(&e),
+                }
+            }
             HostAction::Crc { file } => {
                 let expected = match CrcCollections::load(&file) {
                     Ok(c) => c,
                     Err(e) => return usage(&e.to_string(), &e.hint()),
                 };
-                match self.cache.check_crcs(&key, &expected) {
+                match self.engine.vpp_check_crcs(name, expected).await {
                     Ok(report) => {
                         print(&json!(report));
                         0
                     }
-                    Err(crate::vpp::CacheError::CrcMismatch { report, .. }) => {
-                        print(&json!(report));
-                        eprintln!("error: {report}");
-                        1
-                    }
-                    Err(e) => failed(e),
+                    Err(VppEngineError::Vpp(error)) => match *error {
+                        CacheError::CrcMismatch { report, .. } => {
+                            print(&json!(report));
+                            eprintln!("error: {report}");
+                            1
+                        }
+                        other => failed(&VppEngineError::from(other)),
+                    },
+                    Err(e) => failed(&e),
                 }
             }
-            HostAction::Restart { .. } => 2,
+            HostAction::Restart { deadline } => self.restart(&machine, deadline).await,
         }
     }
 
-    async fn restart(&mut self, machine: &Machine, sockets: Vec<String>, deadline: f64) -> i32 {
+    /// The reply message's name, as the definitions' service says (`<msg>_reply` otherwise).
+    fn reply_name(&self, message: &str) -> String {
+        self.defs
+            .as_ref()
+            .and_then(|d| d.service(message))
+            .and_then(|s| s.reply.clone())
+            .unwrap_or_else(|| format!("{message}_reply"))
+    }
+
+    async fn restart(&self, machine: &Machine, deadline: f64) -> i32 {
         if !(deadline.is_finite() && deadline > 0.0) {
             return usage(
                 &format!("--deadline {deadline} is not a positive number"),
                 "seconds, e.g. --deadline 60",
             );
         }
-        let connection = match self.connection(machine).await {
-            Ok(c) => c,
-            Err(code) => return code,
+        // The deadline is a setting of the engine's VPP part.
+        let settings = VppSettings {
+            restart_deadline: Duration::from_secs_f64(deadline.min(3600.0)),
+            ..self.settings()
         };
-        // Connect the machine's sockets first, so the restart has clients to restore.
-        for socket in &sockets {
-            if let Err(e) = self.connect(machine, socket).await {
-                eprintln!("vpp: before the restart: {e}");
-            }
+        if let Err(e) = self.engine.vpp_configure(settings) {
+            return failed(&e);
         }
-        let probe = ClientKey::for_machine(machine, &sockets[0]);
-        let plan = RestartPlan {
-            host: probe.host,
-            port: probe.port,
-            command: machine
-                .vpp
-                .restart_command
-                .clone()
-                .unwrap_or_else(|| DEFAULT_RESTART_COMMAND.into()),
-            sockets,
-            command_timeout: Duration::from_secs(300),
-            ready_deadline: Duration::from_secs_f64(deadline.min(3600.0)),
-            poll_interval: Duration::from_millis(100),
-        };
-        match restart_vpp(&self.cache, &connection, &plan).await {
+        // Connect the machine's client first, so the restart has a client to restore.
+        if let Err(e) = self.connect(machine).await {
+            eprintln!("vpp: before the restart: {e}");
+        }
+        match self.engine.vpp_restart(&machine.name).await {
             Ok(report) => {
-                print(&json!({"restart": report, "clients": self.cache.clients()}));
+                let clients = self.engine.vpp_clients().await.unwrap_or_default();
+                print(&json!({"restart": report, "clients": clients}));
                 0
             }
-            Err(e) => {
-                eprintln!("error: {e}\n  hint: {}", e.hint());
-                1
-            }
+            Err(e) => failed(&e),
         }
     }
 
-    fn targets(&self, hosts: &[String]) -> Result<Vec<(Machine, Vec<String>)>, i32> {
+    fn settings(&self) -> VppSettings {
+        VppSettings {
+            definitions: definitions_source(self.args),
+            client: ClientConfig {
+                client_name: "labdeck".into(),
+                request_timeout: Duration::from_secs_f64(self.args.timeout.min(3600.0)),
+                ..ClientConfig::default()
+            },
+            ping_every: None,
+            ..VppSettings::default()
+        }
+    }
+
+    fn targets(&self, hosts: &[String]) -> Result<Vec<Machine>, i32> {
         let mut out = Vec::new();
         if hosts.is_empty() {
-            for m in &self.pool.machines {
-                if !m.vpp.api_sockets.is_empty() {
-                    out.push((m.clone(), m.vpp.api_sockets.clone()));
-                }
-            }
+            out.extend(
+                self.pool
+                    .machines
+                    .iter()
+                    .filter(|m| !m.vpp.api_sockets.is_empty())
+                    .cloned(),
+            );
             if out.is_empty() {
                 return Err(usage(
                     "no machine of the pool has vpp_api_sockets",
@@ -461,55 +483,50 @@ impl Runner<'_> {
         } else {
             for name in hosts {
                 let machine = self.machine(name)?;
-                let sockets = self.sockets(&machine)?;
-                out.push((machine, sockets));
+                self.check_sockets(&machine)?;
+                out.push(machine);
             }
         }
         Ok(out)
     }
 
-    async fn connect_all(&mut self, targets: &[(Machine, Vec<String>)]) -> Vec<String> {
+    async fn connect_all(&self, targets: &[Machine]) -> Vec<String> {
         let mut errors = Vec::new();
-        for (machine, sockets) in targets {
-            for socket in sockets {
-                if let Err(e) = self.connect(machine, socket).await {
-                    errors.push(e);
-                }
+        for machine in targets {
+            if let Err(e) = self.connect(machine).await {
+                errors.push(format!("{}: {e}\n  hint: {}", machine.name, e.hint()));
             }
         }
         errors
     }
 
-    async fn clients(&mut self, hosts: Vec<String>) -> i32 {
+    async fn clients(&self, hosts: Vec<String>) -> i32 {
         let targets = match self.targets(&hosts) {
             Ok(t) => t,
             Err(code) => return code,
         };
-        let mut errors = self.connect_all(&targets).await;
-        for key in self.cache.keys() {
-            if let Err(e) = self.cache.ping(&key).await {
-                errors.push(e.to_string());
-            }
-        }
-        print(&json!({"clients": self.cache.clients(), "errors": errors}));
+        let errors = self.connect_all(&targets).await;
+        let clients = self.engine.vpp_clients().await.unwrap_or_default();
+        print(&json!({"clients": clients, "errors": errors}));
         i32::from(!errors.is_empty())
     }
 
-    async fn disconnect(&mut self, all: bool, key: Option<String>) -> i32 {
-        let (targets, only) = match (all, key) {
+    async fn disconnect(&self, all: bool, key: Option<String>) -> i32 {
+        let (targets, target) = match (all, key) {
             (true, _) => match self.targets(&[]) {
-                Ok(t) => (t, None),
+                Ok(t) => (t, DisconnectTarget::All),
                 Err(code) => return code,
             },
             (false, Some(text)) => {
                 if let Some(key) = ClientKey::parse(&text) {
-                    let machine = self
-                        .pool
-                        .machines
-                        .iter()
-                        .find(|m| ClientKey::for_machine(m, &key.socket) == key);
+                    let machine = self.pool.machines.iter().find(|m| {
+                        m.vpp
+                            .api_sockets
+                            .first()
+                            .is_some_and(|s| ClientKey::for_machine(m, s) == key)
+                    });
                     match machine {
-                        Some(m) => (vec![(m.clone(), vec![key.socket.clone()])], Some(key)),
+                        Some(m) => (vec![m.clone()], DisconnectTarget::Key(key.to_string())),
                         None => {
                             return usage(
                                 &format!("no machine of the pool has the client key {key}"),
@@ -519,7 +536,7 @@ impl Runner<'_> {
                     }
                 } else {
                     match self.targets(std::slice::from_ref(&text)) {
-                        Ok(t) => (t, None),
+                        Ok(t) => (t, DisconnectTarget::Host(text)),
                         Err(code) => return code,
                     }
                 }
@@ -532,18 +549,23 @@ impl Runner<'_> {
             }
         };
         let errors = self.connect_all(&targets).await;
-        let disconnected = match only {
-            Some(key) => {
-                if self.cache.disconnect(&key).await {
-                    vec![key]
-                } else {
-                    Vec::new()
-                }
-            }
-            None => self.cache.disconnect_all().await,
-        };
-        let keys: Vec<String> = disconnected.iter().map(ToString::to_string).collect();
-        print(&json!({"disconnected": keys, "errors": errors, "clients": self.cache.clients()}));
+        let before: Vec<String> = self
+            .engine
+            .vpp_clients()
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|c| c.key)
+            .collect();
+        if let Err(e) = self.engine.vpp_disconnect(target).await {
+            return failed(&e);
+        }
+        let clients = self.engine.vpp_clients().await.unwrap_or_default();
+        let disconnected: Vec<&String> = before
+            .iter()
+            .filter(|k| !clients.iter().any(|c| &c.key == *k))
+            .collect();
+        print(&json!({"disconnected": disconnected, "errors": errors, "clients": clients}));
         i32::from(!errors.is_empty())
     }
 }

@@ -17,6 +17,7 @@ pub mod cache;
 pub mod job;
 pub mod runner;
 pub mod view;
+pub mod vpp;
 
 use crate::pool::Pool;
 use crate::transport::shell::FastShell;
@@ -102,6 +103,8 @@ pub enum Command {
     /// Broadcasts a run event (from a walk executor) to every subscriber, in order with the
     /// engine's own events.
     Publish(crate::run::RunEvent),
+    /// VPP API calls, restarts and client cache operations (see [`vpp`]).
+    Vpp(vpp::VppCommand),
     /// Kills running jobs, closes every connection, then stops the engine.
     Shutdown {
         done: oneshot::Sender<()>,
@@ -261,6 +264,7 @@ impl EngineHandle {
                 .entry(state.key.clone())
                 .or_insert_with(CacheEntry::default);
         }
+        let vpp = vpp::EngineVpp::new(&internal_tx);
         let engine = Engine {
             pool,
             config,
@@ -273,6 +277,7 @@ impl EngineHandle {
             internal_tx,
             report_tx,
             next_connection: 0,
+            vpp,
         };
         tokio::spawn(engine.run(command_rx, internal_rx, report_rx));
         EngineHandle { commands }
@@ -402,6 +407,7 @@ enum Internal {
         connection_id: u64,
         result: Result<FastShell, TransportError>,
     },
+    Vpp(vpp::VppInternal),
 }
 
 struct Engine {
@@ -418,6 +424,7 @@ struct Engine {
     internal_tx: mpsc::UnboundedSender<Internal>,
     report_tx: mpsc::UnboundedSender<Report>,
     next_connection: u64,
+    vpp: vpp::EngineVpp,
 }
 
 impl Engine {
@@ -556,6 +563,7 @@ impl Engine {
                     self.device_watch.remove(&host);
                 }
             },
+            Command::Vpp(command) => self.on_vpp_command(command),
             Command::Shutdown { .. } => {}
         }
     }
@@ -864,7 +872,9 @@ impl Engine {
                 .filter(|r| r.key == key && !r.state.is_final())
                 .filter_map(|r| Some((r.connection.as_ref()?.1.clone(), r.pgid?)))
                 .collect();
+            let vpp_first = self.vpp_disconnect_clients_of(&key);
             tokio::spawn(async move {
+                vpp_first.await;
                 for (connection, pgid) in kills {
                     signal_group(&connection, pgid, "KILL").await;
                 }
@@ -953,6 +963,7 @@ impl Engine {
                         self.emit_cache(&key);
                     }
                 }
+                self.vpp_connection_changed(&key);
             }
             Internal::ShellOpened {
                 key,
@@ -978,6 +989,7 @@ impl Engine {
                 }
                 self.dispatch(&key);
             }
+            Internal::Vpp(message) => self.on_vpp_internal(message),
         }
     }
 
@@ -1148,6 +1160,7 @@ impl Engine {
     }
 
     fn on_tick(&mut self) {
+        self.vpp_tick();
         let keys: Vec<CacheKey> = self.cache.keys().cloned().collect();
         let now = Instant::now();
         let due: Vec<String> = self
@@ -1175,6 +1188,7 @@ impl Engine {
 
     /// Kills running jobs on the matching keys, then closes their connections.
     async fn close(&mut self, matches: impl Fn(&CacheKey) -> bool) {
+        self.vpp_close(&matches).await;
         let kills: Vec<_> = self
             .jobs
             .values()

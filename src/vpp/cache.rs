@@ -267,8 +267,11 @@ struct Inner {
     loader: DefsLoader,
     state: StdMutex<State>,
     connect_lock: tokio::sync::Mutex<()>,
-    events: StdMutex<Option<mpsc::UnboundedSender<CacheEvent>>>,
+    events: StdMutex<Option<EventSink>>,
 }
+
+/// Where a cache's events go: called synchronously, in emission order, never blocking.
+pub type EventSink = Arc<dyn Fn(CacheEvent) + Send + Sync + 'static>;
 
 impl Inner {
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -283,8 +286,7 @@ impl Inner {
             .unwrap_or_else(PoisonError::into_inner)
             .clone();
         if let Some(sender) = sender {
-            // A subscriber that went away simply stops getting events.
-            let _ = sender.send(event);
+            sender(event);
         }
     }
 }
@@ -325,12 +327,43 @@ impl ClientCache {
     /// Events from now on go to the returned receiver (replacing an earlier subscriber).
     pub fn subscribe(&self) -> mpsc::UnboundedReceiver<CacheEvent> {
         let (sender, receiver) = mpsc::unbounded_channel();
+        // A subscriber that went away simply stops getting events.
+        self.subscribe_with(Arc::new(move |event| {
+            let _ = sender.send(event);
+        }));
+        receiver
+    }
+
+    /// Events from now on are passed to `sink` (replacing an earlier subscriber); it is called
+    /// synchronously where the event happens, so its order is the order of the changes.
+    pub fn subscribe_with(&self, sink: EventSink) {
         *self
             .inner
             .events
             .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(sender);
-        receiver
+            .unwrap_or_else(PoisonError::into_inner) = Some(sink);
+    }
+
+    /// Makes `transport` the one used to (re)connect `key` from now on, without connecting
+    /// (the machine's connection was replaced by a new one).
+    pub fn remember_transport(&self, key: &ClientKey, transport: &Connection) {
+        self.inner
+            .state()
+            .transports
+            .insert(key.clone(), transport.clone());
+    }
+
+    /// Whether definitions are already loaded for `key`.
+    pub fn has_definitions(&self, key: &ClientKey) -> bool {
+        self.inner.state().defs.contains_key(key)
+    }
+
+    /// Uses `defs` for `key` from now on (e.g. definitions copied from the machine); counted
+    /// as a definition load.
+    pub fn set_definitions(&self, key: &ClientKey, defs: Arc<ApiDefinitions>) {
+        let mut state = self.inner.state();
+        state.definition_loads += 1;
+        state.defs.insert(key.clone(), defs);
     }
 
     pub(crate) fn emit(&self, event: CacheEvent) {

@@ -15,6 +15,8 @@ pub mod crc;
 pub mod defs;
 pub mod event;
 pub mod frame;
+pub mod remote;
+pub mod responder;
 pub mod restart;
 
 pub use cache::{

@@ -9,8 +9,9 @@ vpp_papi 2.4.2's serializer from the repository's .api.json files.
 
 Served: control_ping, show_version, cli_inband, sw_interface_dump (details, then the client's
 control_ping ends the dump), create_loopback, sw_interface_set_flags, want_interface_events
-(sw_interface_event to subscribers after each flags change), sockclnt_delete. Like VPP, an
-unknown id gets no reply.
+(sw_interface_event to subscribers after each flags change), sockclnt_delete, and
+get_api_json (VPP >= 24.02: every module's definitions as one JSON array string, without
+memclnt and type-only modules). Like VPP, an unknown id gets no reply.
 
 Client count: `cli_inband "show clients"` answers "clients N"; with --stats FILE the count
 is also written to FILE (atomically) whenever it changes, before the sockclnt_delete reply
@@ -107,12 +108,27 @@ class Peer:
             for n in self.messages
         ]
         random.Random(10).shuffle(self.table)
+        self.api_json = self.load_api_json(files)
         self.stats_path = stats_path
         self.lock = threading.Lock()
         self.clients = {}  # client_index -> Connection
         self.subscribers = {}  # client_index -> pid
         self.interfaces = [Interface(0, "local0", bytes(6), "local")]
         self.write_stats()
+
+    @staticmethod
+    def load_api_json(files):
+        """What VPP's get_api_json answers: a JSON array of its modules' definitions."""
+        import json
+
+        modules = []
+        for path in files:
+            with open(path) as source:
+                module = json.load(source)
+            if os.path.basename(path).startswith("memclnt.") or not module.get("messages"):
+                continue
+            modules.append(module)
+        return json.dumps(modules)
 
     # -- bookkeeping ------------------------------------------------------------------------
 
@@ -194,6 +210,11 @@ class Peer:
             retval=0,
             client_index=request.client_index,
             vpe_pid=os.getpid(),
+        )
+
+    def on_get_api_json(self, conn, request):
+        self.send(
+            conn, "get_api_json_reply", context=request.context, retval=0, json=self.api_json
         )
 
     def on_show_version(self, conn, request):
