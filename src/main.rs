@@ -15,7 +15,12 @@ fn main() -> std::process::ExitCode {
         return labdeck::cli::tui::main(args);
     }
     // Line-editing and full-screen front ends own the terminal: logs go to files only.
-    let terminal = !matches!(cli.command, Commands::Repl(_));
+    let terminal = !matches!(
+        &cli.command,
+        Commands::Repl(_)
+            | Commands::Open(labdeck::cli::session_cmd::OpenArgs { batch: false, .. })
+            | Commands::Demo(labdeck::cli::session_cmd::DemoArgs { batch: false, .. })
+    );
     let log_config = LogConfig {
         level: cli.log_level.clone(),
         state_dir: logging::state_dir(),

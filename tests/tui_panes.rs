@@ -242,9 +242,12 @@ fn step_keys_send_decisions() {
     for event in step_events() {
         app.apply(&Event::Run(event));
     }
-    assert!(
-        press(&mut app, "n").is_empty(),
-        "no control attached: nothing is sent"
+    // No control attached: the decision goes to the command language (the session driver
+    // holds the control of a replay started from the `:` line).
+    assert_eq!(
+        press(&mut app, "n"),
+        vec![Effect::Command("step".into())],
+        "no control attached: the decision goes through the command line"
     );
     let (control, _decisions) = StepControl::new();
     app.step = Some(control);

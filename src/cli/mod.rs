@@ -156,13 +156,27 @@ impl PoolArgs {
     }
 }
 
-/// Opens the TUI on a session (until the TUI lands: a clear refusal, exit 2).
+/// Opens the TUI on a session: its pool, recipe, params and theme; runs go to the session.
 pub(crate) async fn tui_session(session: &crate::session::Session) -> i32 {
-    eprintln!(
-        "labdeck: the TUI is not available in this build; run the session headless with `labdeck open --batch {}`",
-        session.dir.display()
-    );
-    2
+    let args = tui::TuiArgs {
+        pool: PoolArgs {
+            pool: session.pool.clone(),
+            accept_new_hostkeys: false,
+            connect_timeout: 10.0,
+        },
+        recipe: session.recipe.clone(),
+        theme: session.theme.clone().unwrap_or_else(|| "dark".into()),
+        keymap: None,
+        params: session
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect(),
+        runs_dir: session.runs_dir(),
+        trace: None,
+        session_name: Some(session.name.clone()),
+    };
+    tui::run(args).await
 }
 
 /// Left-aligned columns separated by two spaces, no trailing blanks.

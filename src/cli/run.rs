@@ -68,6 +68,10 @@ pub struct RunArgs {
     /// Print TAP instead of the summary.
     #[arg(long)]
     pub tap: bool,
+    /// VPP API definitions (`.api.json`) in this local directory, for VPP actions (default:
+    /// copied from each machine's /usr/share/vpp/api).
+    #[arg(long, value_name = "DIR")]
+    pub vpp_api_dir: Option<PathBuf>,
 }
 
 /// Loads pool and recipe and prepares the run; errors are reported (exit 2).
@@ -232,6 +236,19 @@ pub async fn run(args: RunArgs) -> i32 {
     let Ok(events) = engine.subscribe() else {
         return 1;
     };
+    let definitions = match &args.vpp_api_dir {
+        Some(dir) => crate::engine::vpp::DefinitionsSource::Dir(dir.clone()),
+        None => crate::engine::vpp::DefinitionsSource::Host("/usr/share/vpp/api".into()),
+    };
+    if engine
+        .vpp_configure(crate::engine::vpp::VppSettings {
+            definitions,
+            ..Default::default()
+        })
+        .is_err()
+    {
+        return 1;
+    }
     let control = RunControl::default();
     let signals = tokio::spawn(watch_signals(
         engine.clone(),

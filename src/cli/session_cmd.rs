@@ -73,6 +73,7 @@ pub(crate) fn session_run_args(session: &Session, junit: Option<PathBuf>) -> Opt
         junit,
         json: None,
         tap: false,
+        vpp_api_dir: None,
     })
 }
 

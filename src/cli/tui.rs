@@ -24,6 +24,18 @@ pub struct TuiArgs {
     /// A TOML file rebinding keys (see themes/keymap.toml).
     #[arg(long, value_name = "FILE")]
     pub keymap: Option<PathBuf>,
+    /// Override a recipe param (repeatable).
+    #[arg(short = 'p', long = "param", value_name = "NAME=VALUE")]
+    pub params: Vec<String>,
+    /// Where runs started from the UI go.
+    #[arg(long, value_name = "DIR", default_value = "labdeck-runs")]
+    pub runs_dir: PathBuf,
+    /// Open a recorded run read-only: its trace is shown in the Walks pane.
+    #[arg(long, value_name = "TRACE")]
+    pub trace: Option<PathBuf>,
+    /// The session's name for the header (set by `labdeck open`).
+    #[arg(skip)]
+    pub session_name: Option<String>,
 }
 
 /// The binary's entry for `labdeck tui`: tracing into the Log pane, a runtime, the UI.
@@ -81,10 +93,30 @@ async fn run_with_log(args: TuiArgs, log: Option<LogInbox>) -> i32 {
             return 2;
         }
     };
+    let mut overrides = Vec::new();
+    for p in &args.params {
+        match crate::recipe::params::parse_override(p) {
+            Ok(o) => overrides.push(o),
+            Err(e) => {
+                eprintln!("labdeck tui: {e}");
+                return 2;
+            }
+        }
+    }
+    let recorded = match &args.trace {
+        None => Vec::new(),
+        Some(trace) => match crate::run::recorded::trace_events(trace) {
+            Ok(events) => events,
+            Err(e) => {
+                eprintln!("labdeck tui: cannot read {}: {e}", trace.display());
+                return 2;
+            }
+        },
+    };
     let mut config = args.pool.engine_config(&pool);
     config.fast_path = true;
     let machines = pool.machines.iter().map(|m| m.name.clone()).collect();
-    let engine = crate::engine::EngineHandle::spawn(pool, config);
+    let engine = crate::engine::EngineHandle::spawn(pool.clone(), config);
     let pool_name = args
         .pool
         .pool
@@ -96,14 +128,52 @@ async fn run_with_log(args: TuiArgs, log: Option<LogInbox>) -> i32 {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     });
-    let app = App::new(&pool_name, machines, recipe);
-    // The command language arrives with the REPL; until it is wired, the sink answers
-    // every line so the user sees it was not run.
+    let mut app = App::new(&pool_name, machines, recipe);
+    if let Some(session) = &args.session_name {
+        app.session = Some(session.clone());
+    }
+    // A recorded run is shown read-only: its events go through the same reducer.
+    for event in &recorded {
+        app.apply(&crate::engine::Event::Run(event.clone()));
+    }
+    // The `:` line, D and R run the shared command language against the session driver.
+    let driver = crate::run::driver::SessionDriver::new(
+        engine.clone(),
+        pool.clone(),
+        args.recipe.clone(),
+        overrides,
+        args.runs_dir.clone(),
+    );
+    let console = std::sync::Arc::new(crate::console::Console::new(
+        engine.clone(),
+        pool,
+        args.recipe.clone(),
+        Some(std::sync::Arc::new(driver)),
+    ));
     let (commands, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
     let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
+    if let Ok(mut events) = engine.subscribe() {
+        let console = console.clone();
+        let notes = answer_tx.clone();
+        tokio::spawn(async move {
+            while let Some(event) = events.recv().await {
+                for line in console.observe(&event) {
+                    let _ = notes.send(line);
+                }
+            }
+        });
+    }
     tokio::spawn(async move {
         while let Some(line) = lines.recv().await {
-            let _ = answer_tx.send(format!("not run (no command language wired yet): {line}"));
+            let console = console.clone();
+            let answer_tx = answer_tx.clone();
+            // Each line runs on its own task: a long `exec` never blocks the next command.
+            tokio::spawn(async move {
+                let output = console.execute_line(&line).await;
+                for out in output.lines {
+                    let _ = answer_tx.send(out);
+                }
+            });
         }
     });
     let wiring = Wiring {

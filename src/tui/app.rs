@@ -679,11 +679,24 @@ impl App {
     }
 
     fn step_decision(&mut self, decision: StepDecision) -> Vec<Effect> {
-        if self.step.is_none() {
-            self.status = Some(s::NO_STEP_CONTROL.to_owned());
-            return Vec::new();
+        if self.step.is_some() {
+            return vec![Effect::Step(decision)];
         }
-        vec![Effect::Step(decision)]
+        if self.run.pending.is_some() {
+            // A replay started from the command line: its step control lives in the session
+            // driver, reached through the command language.
+            let line = match decision {
+                StepDecision::Run => "step".to_owned(),
+                StepDecision::Skip => "skip".to_owned(),
+                StepDecision::Retry => "retry".to_owned(),
+                StepDecision::Continue => "continue".to_owned(),
+                StepDecision::Abort => "abort".to_owned(),
+                StepDecision::Breakpoint(action) => format!("break {action}"),
+            };
+            return vec![Effect::Command(line)];
+        }
+        self.status = Some(s::NO_STEP_CONTROL.to_owned());
+        Vec::new()
     }
 
     fn focus_pane(&mut self, index: usize) -> Vec<Effect> {

@@ -175,6 +175,7 @@ pub fn step_events() -> Vec<RunEvent> {
             command: Some("ping -c 3 -M do -s 8972 198.18.0.2".into()),
             recorded: Some(Outcome::Fail),
             breakpoint: false,
+            waits: true,
         },
     ]
 }
