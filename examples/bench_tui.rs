@@ -139,6 +139,7 @@ fn load(app: &mut App) {
             },
             duration_ms: 10,
             failed_action: Some("ping".into()),
+            values: String::new(),
         }));
     }
 }

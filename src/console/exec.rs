@@ -1091,6 +1091,7 @@ mod tests {
             outcome: Outcome::Fail,
             duration_ms: 5,
             failed_action: Some("mtu".into()),
+            values: String::new(),
         });
         assert_eq!(
             console.observe(&failed),
@@ -1102,6 +1103,7 @@ mod tests {
             outcome: Outcome::Pass,
             duration_ms: 5,
             failed_action: None,
+            values: String::new(),
         });
         assert!(console.observe(&passed).is_empty());
         assert_eq!(

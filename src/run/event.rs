@@ -106,6 +106,9 @@ pub enum RunEvent {
         outcome: Outcome,
         duration_ms: u64,
         failed_action: Option<String>,
+        /// The walk's values, `action=value` separated by spaces (empty when unknown).
+        #[serde(default)]
+        values: String,
     },
     Paused,
     Resumed,

@@ -321,6 +321,29 @@ impl Shared {
         });
     }
 
+    /// `action=value ...` of a walk (its shape under shrink).
+    fn walk_label(&self, walk_id: WalkId) -> String {
+        let order = &self.prepared.recipe.walk.order;
+        let values: Vec<Option<String>> = match &self.settings.shape {
+            Some(shape) => shape
+                .iter()
+                .zip(&self.prepared.option_sets)
+                .map(|(o, set)| o.and_then(|o| set.values.get(o).cloned()))
+                .collect(),
+            None => self
+                .prepared
+                .walk_values(walk_id)
+                .map(|v| v.into_iter().map(Some).collect())
+                .unwrap_or_default(),
+        };
+        order
+            .iter()
+            .zip(values)
+            .filter_map(|(a, v)| v.map(|v| format!("{a}={v}")))
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
     fn end_walk(
         &self,
         walk_id: WalkId,
@@ -346,6 +369,7 @@ impl Shared {
             outcome,
             duration_ms,
             failed_action,
+            values: self.walk_label(walk_id),
         });
         if matches!(outcome, Outcome::Fail | Outcome::Error) {
             if let Some(count) = self.testbed_failures.get(testbed) {
@@ -672,7 +696,17 @@ pub(crate) async fn run_plain(
 
 /// A walk in progress on a testbed.
 struct WalkProgress {
-    started: Instant,
+    /// Time spent in the walk's earlier segments (waiting for other walks excluded).
+    spent: Duration,
+}
+
+impl WalkProgress {
+    /// A start instant that makes `elapsed()` count the earlier segments too.
+    fn resume(&self) -> Instant {
+        Instant::now()
+            .checked_sub(self.spent)
+            .unwrap_or_else(Instant::now)
+    }
 }
 
 async fn run_walks(
@@ -752,8 +786,10 @@ async fn run_walks(
                 let result = run_one_step(shared, testbed, changes, first, &values, serial).await;
                 if result.outcome != Outcome::Pass {
                     for id in &live {
-                        let started = alive.as_mut().and_then(|a| a.remove(id)).map(|p| p.started);
-                        let duration = started.map(|s| s.elapsed().as_millis() as u64).unwrap_or(0);
+                        let duration = alive
+                            .as_mut()
+                            .and_then(|a| a.remove(id))
+                            .map_or(0, |p| p.spent.as_millis() as u64);
                         shared.end_walk(
                             *id,
                             testbed,
@@ -788,7 +824,7 @@ async fn run_walks(
                 id,
                 testbed,
                 Outcome::Cancel,
-                progress.started.elapsed().as_millis() as u64,
+                progress.spent.as_millis() as u64,
                 Some("run stopped".into()),
             );
         }
@@ -829,7 +865,7 @@ async fn run_segment_walks(
         let started = alive
             .as_mut()
             .and_then(|a| a.remove(&id))
-            .map(|p| p.started)
+            .map(|p| p.resume())
             .unwrap_or_else(Instant::now);
         if parallel == 1 {
             // One walk at a time: no task per walk.
@@ -864,7 +900,12 @@ async fn run_segment_walks(
 
 fn settle(alive: &mut Option<HashMap<WalkId, WalkProgress>>, id: WalkId, still: Option<Instant>) {
     if let (Some(alive), Some(started)) = (alive.as_mut(), still) {
-        alive.insert(id, WalkProgress { started });
+        alive.insert(
+            id,
+            WalkProgress {
+                spent: started.elapsed(),
+            },
+        );
     }
 }
 

@@ -126,6 +126,7 @@ pub fn trace_events(trace: &Path) -> Result<Vec<crate::run::RunEvent>, String> {
                     outcome: end.outcome,
                     duration_ms: end.duration_ms,
                     failed_action: end.failed_action.clone(),
+                    values: String::new(),
                 });
             }
             _ => {}

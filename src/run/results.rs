@@ -39,12 +39,18 @@ pub struct WalkEntry {
     pub outcome: Option<Outcome>,
     pub duration_ms: u64,
     pub failed_action: Option<String>,
+    /// `action=value ...` of the whole walk, when the run said.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub values: String,
     pub steps: Vec<StepEntry>,
 }
 
 impl WalkEntry {
-    /// `action=value` pairs of the walk's steps.
+    /// `action=value` pairs of the walk (of its steps when the run did not say).
     pub fn values(&self) -> String {
+        if !self.values.is_empty() {
+            return self.values.clone();
+        }
         self.steps
             .iter()
             .map(|s| format!("{}={}", s.action, s.option))
@@ -103,6 +109,7 @@ impl RunResults {
                     outcome: None,
                     duration_ms: 0,
                     failed_action: None,
+                    values: String::new(),
                     steps: Vec::new(),
                 });
                 self.open.len() - 1
@@ -195,6 +202,7 @@ impl RunResults {
                 outcome,
                 duration_ms,
                 failed_action,
+                values,
             } => {
                 let mut walk = match self
                     .open
@@ -208,10 +216,12 @@ impl RunResults {
                         outcome: None,
                         duration_ms: 0,
                         failed_action: None,
+                        values: String::new(),
                         steps: Vec::new(),
                     },
                 };
                 walk.outcome = Some(*outcome);
+                walk.values = values.clone();
                 walk.duration_ms = *duration_ms;
                 walk.failed_action = failed_action.clone();
                 self.totals[slot(*outcome)] += 1;
@@ -396,7 +406,7 @@ impl RunResults {
                         s
                     }
                 };
-                let name = if walk.steps.is_empty() {
+                let name = if walk.steps.is_empty() && walk.values.is_empty() {
                     format!("walk {}", walk.walk_id)
                 } else {
                     format!("walk {} ({})", walk.walk_id, walk.values())
@@ -504,6 +514,7 @@ mod tests {
             outcome: Outcome::Pass,
             duration_ms: 5,
             failed_action: None,
+            values: String::new(),
         });
         all.extend(step(1, 0, "a", "2", Outcome::Fail));
         all.push(RunEvent::WalkFinished {
@@ -512,6 +523,7 @@ mod tests {
             outcome: Outcome::Fail,
             duration_ms: 5,
             failed_action: Some("a".into()),
+            values: String::new(),
         });
         all.extend(step(2, 0, "a", "3", Outcome::Skip));
         all.push(RunEvent::WalkFinished {
@@ -520,6 +532,7 @@ mod tests {
             outcome: Outcome::Skip,
             duration_ms: 0,
             failed_action: Some("a".into()),
+            values: String::new(),
         });
         all.push(RunEvent::Finished {
             passed: 1,

@@ -368,6 +368,7 @@ mod tests {
             outcome,
             duration_ms: 1,
             failed_action: (outcome == Outcome::Fail).then(|| "a".to_owned()),
+            values: String::new(),
         }
     }
 

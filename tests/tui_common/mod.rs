@@ -119,6 +119,7 @@ pub fn walk_finished(walk_id: u64, outcome: Outcome) -> RunEvent {
         outcome,
         duration_ms: 1_000,
         failed_action: matches!(outcome, Outcome::Fail | Outcome::Error).then(|| "ping".into()),
+        values: String::new(),
     }
 }
 
