@@ -526,24 +526,7 @@ const ENGINE_SOCKET: &str = "/run/vpp/engine-api.sock";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn engine_vpp_clients_on_a_lab_host() {
     use VppClientEventKind as K;
-    let lab = Lab::up(1, "line");
-    let netns = lab.state()["hosts"][0]["netns"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let state = tempfile::tempdir().unwrap();
-    let mut peer = PeerScript::new(state.path(), ENGINE_SOCKET, Some(&netns));
-    peer.start();
-    let baseline = peer.clients();
-
-    let pool_text = std::fs::read_to_string(lab.pool()).unwrap().replacen(
-        "[machines.h1]\n",
-        &format!(
-            "[machines.h1]\nvpp_api_sockets = [\"{ENGINE_SOCKET}\"]\nvpp_restart_command = \"sh {}\"\n",
-            peer.script.display()
-        ),
-        1,
-    );
+    let (lab, _state, peer, baseline, pool_text) = lab_with_peer(ENGINE_SOCKET);
     let pool_file = lab.dir.join("vpp-engine-pool.toml");
     let pool_text = format!("{pool_text}\n[machines.here]\ntransport = \"local\"\n");
     std::fs::write(&pool_file, pool_text).unwrap();
@@ -656,5 +639,99 @@ async fn engine_vpp_clients_on_a_lab_host() {
     assert!(
         wait_for(|| peer.clients() == baseline),
         "a client leaked at shutdown"
+    );
+}
+
+/// A one-host lab whose h1 serves a supervised VPP peer at `socket` (restartable over SSH),
+/// and the lab's pool text with h1's `vpp_api_sockets` and `vpp_restart_command` set.
+fn lab_with_peer(socket: &str) -> (Lab, tempfile::TempDir, PeerScript, u32, String) {
+    let lab = Lab::up(1, "line");
+    let netns = lab.state()["hosts"][0]["netns"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let state = tempfile::tempdir().unwrap();
+    let mut peer = PeerScript::new(state.path(), socket, Some(&netns));
+    peer.start();
+    let baseline = peer.clients();
+    let pool_text = std::fs::read_to_string(lab.pool()).unwrap().replacen(
+        "[machines.h1]\n",
+        &format!(
+            "[machines.h1]\nvpp_api_sockets = [\"{socket}\"]\nvpp_restart_command = \"sh {}\"\n",
+            peer.script.display()
+        ),
+        1,
+    );
+    (lab, state, peer, baseline, pool_text)
+}
+
+const WALK_SOCKET: &str = "/run/vpp/walk-api.sock";
+
+/// A recipe's VPP actions on a lab host through `labdeck run`: a call judged by a JSON
+/// predicate on the reply, a VPP restart (clients disconnected first, reconnected after), a
+/// call after it; no client is leaked when the run ends.
+#[test]
+fn walk_with_vpp_actions_on_a_lab_host() {
+    let (lab, state, peer, baseline, pool_text) = lab_with_peer(WALK_SOCKET);
+    let pool = lab.dir.join("vpp-walk-pool.toml");
+    std::fs::write(&pool, pool_text).unwrap();
+    let recipe = state.path().join("vpp-walk.toml");
+    std::fs::write(
+        &recipe,
+        r#"name = "vpp-walk"
+[hosts.dut]
+[[actions]]
+name = "loopback"
+kind = "vpp_call"
+role = "dut"
+message = "create_loopback"
+expect = { json = ".sw_if_index >= 1" }
+[[actions]]
+name = "restart"
+kind = "vpp_restart"
+role = "dut"
+[[actions]]
+name = "version"
+kind = "vpp_call"
+role = "dut"
+message = "show_version"
+expect = { json = ".version == '26.10-labdeck-peer'" }
+"#,
+    )
+    .unwrap();
+    let run_dir = state.path().join("run");
+    let out = labdeck(&[
+        "run",
+        "--pool",
+        pool.to_str().unwrap(),
+        "--recipe",
+        recipe.to_str().unwrap(),
+        "--vpp-api-dir",
+        manifest_dir().join("tests/data/vpp-api").to_str().unwrap(),
+        "--run-dir",
+        run_dir.to_str().unwrap(),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("1 passed, 0 failed"), "{stdout}");
+    let trace = labdeck::walk::read_trace(run_dir.join("trace.jsonl")).unwrap();
+    let steps: Vec<(String, String)> = trace
+        .records
+        .iter()
+        .filter_map(|r| match r {
+            labdeck::walk::TraceRecord::Step(s) => {
+                Some((s.action.clone(), s.output_excerpt.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(steps.len(), 3, "{steps:?}");
+    assert!(steps[1].1.contains("1 client(s) reconnected"), "{steps:?}");
+    assert!(steps[2].1.contains("26.10-labdeck-peer"), "{steps:?}");
+    // The restart really restarted the peer, and the run left no client behind.
+    assert!(
+        wait_for(|| peer.clients() == baseline),
+        "clients leaked: {}",
+        peer.clients()
     );
 }

@@ -361,7 +361,7 @@ impl Shared {
         }));
         {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
-            counts[outcome_slot(outcome)] += 1;
+            counts[outcome.slot()] += 1;
         }
         self.publish(RunEvent::WalkFinished {
             walk_id,
@@ -389,16 +389,6 @@ impl Shared {
                 self.control.stop(reason);
             }
         }
-    }
-}
-
-fn outcome_slot(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::Pass => 0,
-        Outcome::Fail => 1,
-        Outcome::Error => 2,
-        Outcome::Cancel => 3,
-        Outcome::Skip => 4,
     }
 }
 

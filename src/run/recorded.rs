@@ -113,13 +113,7 @@ pub fn trace_events(trace: &Path) -> Result<Vec<crate::run::RunEvent>, String> {
                 });
             }
             TraceRecord::WalkEnd(end) => {
-                totals[match end.outcome {
-                    Outcome::Pass => 0,
-                    Outcome::Fail => 1,
-                    Outcome::Error => 2,
-                    Outcome::Cancel => 3,
-                    Outcome::Skip => 4,
-                }] += 1;
+                totals[end.outcome.slot()] += 1;
                 events.push(RunEvent::WalkFinished {
                     walk_id: end.walk_id,
                     testbed: end.testbed,

@@ -224,7 +224,7 @@ impl RunResults {
                 walk.values = values.clone();
                 walk.duration_ms = *duration_ms;
                 walk.failed_action = failed_action.clone();
-                self.totals[slot(*outcome)] += 1;
+                self.totals[outcome.slot()] += 1;
                 let failed = matches!(outcome, Outcome::Fail | Outcome::Error);
                 if !failed {
                     if self.kept_passing >= STEPS_KEPT_WALKS {
@@ -445,16 +445,6 @@ impl RunResults {
             );
         }
         s
-    }
-}
-
-fn slot(outcome: Outcome) -> usize {
-    match outcome {
-        Outcome::Pass => 0,
-        Outcome::Fail => 1,
-        Outcome::Error => 2,
-        Outcome::Cancel => 3,
-        Outcome::Skip => 4,
     }
 }
 

@@ -55,6 +55,28 @@ pub enum Outcome {
     Cancel,
 }
 
+impl Outcome {
+    /// Every outcome, in the order of [`Outcome::slot`].
+    pub const ALL: [Outcome; 5] = [
+        Outcome::Pass,
+        Outcome::Fail,
+        Outcome::Error,
+        Outcome::Cancel,
+        Outcome::Skip,
+    ];
+
+    /// A dense index (pass, fail, error, cancel, skip) for per-outcome counters.
+    pub fn slot(self) -> usize {
+        match self {
+            Outcome::Pass => 0,
+            Outcome::Fail => 1,
+            Outcome::Error => 2,
+            Outcome::Cancel => 3,
+            Outcome::Skip => 4,
+        }
+    }
+}
+
 /// First record: what ran, with what, where.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Header {
