@@ -92,6 +92,39 @@ fn appender(dir: &Path) -> Result<RollingFileAppender, LogError> {
         .map_err(|e| failed(e.to_string()))
 }
 
+/// The run log: a file set once a run directory exists (`labdeck run`, replays, shrinks);
+/// events before that (or without a run) are not written there.
+static RUN_LOG: std::sync::Mutex<Option<std::fs::File>> = std::sync::Mutex::new(None);
+
+/// Starts writing the log into `dir/labdeck.log` (the run directory); replaces an earlier one.
+pub fn set_run_log(dir: &Path) -> std::io::Result<()> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("labdeck.log"))?;
+    *RUN_LOG.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    Ok(())
+}
+
+/// Writes into the run log, when one is set.
+struct RunLogWriter;
+
+impl std::io::Write for RunLogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match RUN_LOG.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(file) => file.write(buf),
+            None => Ok(buf.len()),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match RUN_LOG.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(file) => file.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Installs the global subscriber. Destinations that fail are skipped and reported in the
 /// second value (the caller decides whether to tell the user); a bad level is an error.
 pub fn init(config: &LogConfig) -> Result<(LogGuard, Vec<LogError>), LogError> {
@@ -125,6 +158,14 @@ pub fn init(config: &LogConfig) -> Result<(LogGuard, Vec<LogError>), LogError> {
             Err(e) => skipped.push(e),
         }
     }
+    // The run directory's log, once a run sets it (see `set_run_log`).
+    layers.push(
+        tracing_subscriber::fmt::layer()
+            .with_ansi(false)
+            .with_writer(|| RunLogWriter)
+            .with_filter(filter(level, "info")?)
+            .boxed(),
+    );
     tracing_subscriber::registry()
         .with(layers)
         .try_init()

@@ -377,3 +377,64 @@ fn kill_9_leaves_a_trace_that_loads_and_a_lab_undo_restores() {
     );
     assert_eq!(port(&lab, "h1"), before, "labdeck undo restored the host");
 }
+
+/// Runs the slow recipe to its end with `extra` arguments; returns (exit code, stdout).
+fn slow_run(lab: &Lab, run_dir: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let pool = lab.pool();
+    let recipe = fixture("slow-lab.toml");
+    let mut args = vec![
+        "run",
+        "--pool",
+        &pool,
+        "--recipe",
+        &recipe,
+        "--testbeds",
+        "1",
+        "-p",
+        "waits=0",
+        "--run-dir",
+        run_dir.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    let out = labdeck(&args);
+    (out.status.code(), text(&out.stdout) + &text(&out.stderr))
+}
+
+#[test]
+fn changes_are_undone_after_a_run_and_kept_on_failure_when_asked() {
+    let lab = Lab::up(2, "line");
+    let before = port(&lab, "h1");
+    let tmp = tempfile::tempdir().expect("tmp");
+    // A passing run: MTU, address, link state, veth and bridge all restored.
+    let (code, out) = slow_run(&lab, &tmp.path().join("pass"), &[]);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(port(&lab, "h1"), before, "undone after the run");
+    // A failing run without --keep-on-failure: undone too.
+    let (code, out) = slow_run(&lab, &tmp.path().join("fail"), &["-p", "fail=yes"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert_eq!(port(&lab, "h1"), before, "undone after a failure");
+    // With --keep-on-failure the failed testbed stays as it is, until `labdeck undo`.
+    let kept = tmp.path().join("kept");
+    let (code, out) = slow_run(&lab, &kept, &["-p", "fail=yes", "--keep-on-failure"]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("testbed 0 kept as it failed"), "{out}");
+    let changed = port(&lab, "h1");
+    assert!(
+        changed.starts_with("1280\n")
+            && changed.contains("ldtest0@ldtest0p")
+            && changed.contains("ldbr0"),
+        "{changed}"
+    );
+    let out = labdeck(&["undo", "--pool", &lab.pool(), kept.to_str().expect("utf-8")]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    assert_eq!(
+        port(&lab, "h1"),
+        before,
+        "labdeck undo restored the kept testbed"
+    );
+}

@@ -212,6 +212,10 @@ pub async fn run(args: RunArgs) -> i32 {
         );
         return 2;
     }
+    if let Err(e) = crate::logging::set_run_log(&run_dir) {
+        tracing::warn!(error = %e, "no log file in the run directory");
+    }
+    tracing::info!(run_dir = %run_dir.display(), recipe = %prepared.recipe.name, "run starts");
     let parallel = args
         .parallel
         .map(|p| p as usize)

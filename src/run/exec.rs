@@ -270,11 +270,20 @@ struct Shared {
     failures: AtomicU64,
     /// Failed or errored walks per testbed.
     testbed_failures: Vec<AtomicU64>,
+    /// Testbeds left as a failure left them (`keep_on_failure`): no more walks run there.
+    kept: Vec<std::sync::atomic::AtomicBool>,
     segments: AtomicU64,
     counts: Mutex<[u64; 5]>,
 }
 
 impl Shared {
+    /// Whether testbed `testbed` is kept as a failure left it (no more walks there).
+    fn is_kept(&self, testbed: usize) -> bool {
+        self.kept
+            .get(testbed)
+            .is_some_and(|k| k.load(Ordering::SeqCst))
+    }
+
     fn publish(&self, event: RunEvent) {
         let _ = self.engine.publish(event);
     }
@@ -372,6 +381,7 @@ impl Shared {
             values: self.walk_label(walk_id),
         });
         if matches!(outcome, Outcome::Fail | Outcome::Error) {
+            tracing::info!(walk_id, testbed, ?outcome, "walk failed");
             if let Some(count) = self.testbed_failures.get(testbed) {
                 count.fetch_add(1, Ordering::SeqCst);
             }
@@ -458,6 +468,9 @@ pub async fn execute(
         failures: AtomicU64::new(0),
         testbed_failures: (0..prepared.testbeds.len())
             .map(|_| AtomicU64::new(0))
+            .collect(),
+        kept: (0..prepared.testbeds.len())
+            .map(|_| Default::default())
             .collect(),
         segments: AtomicU64::new(0),
         counts: Mutex::new([0; 5]),
@@ -753,7 +766,7 @@ async fn run_walks(
                     .collect()
             };
             let Some(&first) = live.first() else { continue };
-            if shared.control.stop_reason().is_some() {
+            if shared.control.stop_reason().is_some() || shared.is_kept(testbed) {
                 break;
             }
             shared.control.wait_while_paused().await;
@@ -803,11 +816,11 @@ async fn run_walks(
             )
             .await;
         }
-        if shared.control.stop_reason().is_some() {
+        if shared.control.stop_reason().is_some() || shared.is_kept(testbed) {
             break;
         }
     }
-    // Walks a stop interrupted between epochs end as cancelled.
+    // Walks a stop (or a kept testbed) interrupted between epochs end as cancelled.
     if let Some(alive) = alive {
         for (id, progress) in alive {
             shared.end_walk(
@@ -836,7 +849,7 @@ async fn run_segment_walks(
     let parallel = shared.settings.parallel.max(1);
     let mut running = tokio::task::JoinSet::new();
     for id in ids {
-        if shared.control.stop_reason().is_some() {
+        if shared.control.stop_reason().is_some() || shared.is_kept(testbed) {
             break;
         }
         shared.control.wait_while_paused().await;
@@ -848,7 +861,7 @@ async fn run_segment_walks(
                 settle(alive, id, done);
             }
         }
-        if shared.control.stop_reason().is_some() {
+        if shared.control.stop_reason().is_some() || shared.is_kept(testbed) {
             // Not started: with epochs it is still alive and ends as cancelled.
             break;
         }
@@ -914,8 +927,24 @@ async fn run_walk_segment(
 ) -> Option<Instant> {
     let isolated = shared.settings.parallel <= 1;
     let mark = changes.lock().await.undo.steps().len();
+    let failures_before = shared
+        .testbed_failures
+        .get(testbed)
+        .map_or(0, |c| c.load(Ordering::SeqCst));
     let alive =
         walk_segment_body(shared, testbed, changes, walk_id, positions, last, started).await;
+    let failed = shared
+        .testbed_failures
+        .get(testbed)
+        .is_some_and(|c| c.load(Ordering::SeqCst) > failures_before);
+    if failed && shared.settings.keep_on_failure {
+        // Leave the testbed as the failure left it; its undo log stays for `labdeck undo`.
+        if let Some(k) = shared.kept.get(testbed) {
+            k.store(true, Ordering::SeqCst);
+        }
+        tracing::info!(testbed, walk_id, "testbed kept after a failure");
+        return alive;
+    }
     if isolated {
         let steps = changes.lock().await.undo.take_since(mark);
         match steps {
@@ -1000,6 +1029,17 @@ async fn walk_segment_body(
     for position in positions {
         if values.get(position).is_none_or(Option::is_none) {
             continue; // Dropped by shrink.
+        }
+        if shared.control.stop_reason().is_some() {
+            // A stop lets the step in flight finish; the walk's next step never starts.
+            shared.end_walk(
+                walk_id,
+                testbed,
+                Outcome::Cancel,
+                started.elapsed().as_millis() as u64,
+                shared.prepared.recipe.walk.order.get(position).cloned(),
+            );
+            return None;
         }
         let result = run_one_step(shared, testbed, changes, walk_id, &values, position).await;
         if result.outcome != Outcome::Pass {
