@@ -186,3 +186,82 @@ fn tui_on_a_lab_shows_hosts_devices_help_resizes_and_restores_the_terminal() {
     );
     assert!(!screen.contains("Testbeds & hosts"), "{screen}");
 }
+
+/// The line of the Jobs pane that shows `command`.
+fn job_line<'a>(screen: &'a str, command: &str) -> Option<&'a str> {
+    screen.lines().find(|l| l.contains(command))
+}
+
+#[test]
+fn tui_runs_a_recipe_kills_a_job_and_steps_through_a_failed_walk_on_a_lab() {
+    let lab = Lab::up(2, "line");
+    let runs = tempfile::tempdir().expect("tmp");
+    let recipe = format!(
+        "{}/tests/fixtures/walk/pair-lab.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let command = format!(
+        "{LABDECK} tui --pool {pool} --recipe {recipe} --runs-dir {runs}; echo EXITED $?; exec sleep 600",
+        pool = lab.pool(),
+        runs = runs.path().display()
+    );
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("both hosts up", |s| {
+        ["h1", "h2"]
+            .iter()
+            .all(|h| host_line(s, h).is_some_and(|l| l.contains(" up ")))
+    });
+
+    // A background job from the command line, killed with x in the Jobs pane.
+    tmux.keys(&[":"]);
+    tmux.keys(&["exec h1 --bg -- sleep 300", "Enter"]);
+    tmux.wait_for("the job running", |s| {
+        job_line(s, "sleep 300").is_some_and(|l| l.contains("running"))
+    });
+    tmux.keys(&["3", "x"]);
+    tmux.wait_for("the job killed", |s| {
+        job_line(s, "sleep 300").is_some_and(|l| l.contains("killed"))
+    });
+
+    // The recipe runs from the command line: progress and the two failed walks.
+    tmux.keys(&[":"]);
+    tmux.keys(&["run", "Enter"]);
+    let screen = tmux.wait_for("the run's end", |s| {
+        s.contains("12/12") && s.contains("pass 8  fail 2")
+    });
+    assert!(screen.contains("failed walks (2)"), "{screen}");
+
+    // Step through failed walk 3: each step is shown before it runs.
+    tmux.keys(&[":"]);
+    tmux.keys(&["replay 3 --step", "Enter"]);
+    tmux.wait_for("the first pending step", |s| {
+        s.contains("Step-through replay — walk 3") && s.contains("next: mtu 1400")
+    });
+    // Shown, not run: the port keeps its MTU until n.
+    let mtu = || text(&lab.exec("h1", &["cat", "/sys/class/net/eth1/mtu"]).stdout);
+    assert_eq!(mtu().trim(), "1500");
+    tmux.keys(&["n"]);
+    tmux.wait_for("the second pending step", |s| s.contains("next: a 2"));
+    assert_eq!(mtu().trim(), "1400", "the mtu step ran after n");
+    tmux.keys(&["c"]);
+    tmux.wait_for("the failure, the cursor on it", |s| {
+        s.contains("next: check -") && s.lines().any(|l| l.contains("check") && l.contains("FAIL"))
+    });
+    tmux.keys(&["n"]);
+    tmux.wait_for("the replay's end", |s| !s.contains("next: check -"));
+    assert!(
+        (0..200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            mtu().trim() == "1500"
+        }),
+        "the replay undid its change"
+    );
+    tmux.keys(&["q"]);
+    let screen = tmux.wait_for("the quit", |s| {
+        s.contains("EXITED 0") || s.contains("quit?")
+    });
+    if screen.contains("quit?") {
+        tmux.keys(&["y"]);
+        tmux.wait_for("the exit status", |s| s.contains("EXITED 0"));
+    }
+}
