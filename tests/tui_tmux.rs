@@ -7,6 +7,8 @@ mod common;
 use common::*;
 use std::process::Command;
 
+static NEXT_SERVER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
 /// A tmux server of its own (`-L`), killed when the test ends.
 struct Tmux {
     socket: String,
@@ -16,7 +18,12 @@ struct Tmux {
 impl Tmux {
     fn start(command: &str) -> Tmux {
         let tmux = Tmux {
-            socket: format!("labdeck-tui-test-{}", std::process::id()),
+            // One tmux server per test: tests of this file run in parallel in one process.
+            socket: format!(
+                "labdeck-tui-test-{}-{}",
+                std::process::id(),
+                NEXT_SERVER.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+            ),
             session: "tui".into(),
         };
         let out = tmux.run(&[
