@@ -102,3 +102,36 @@ fn a_broken_session_is_a_located_config_error() {
         "suggests the right key: {stderr}"
     );
 }
+
+/// `labdeck demo --lab` (root): the same session over SSH on a lab it brings up and takes
+/// down again; the walks are spread over the lab's two hosts.
+#[test]
+fn the_demo_runs_over_ssh_on_a_lab() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let dir = tmp.path().join("demo");
+    let out = labdeck(&[
+        "demo",
+        "--batch",
+        "--lab",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("on 2 testbeds"), "{stdout}");
+    assert!(
+        stdout.contains("testbed 0: box=h1") && stdout.contains("testbed 1: box=h2"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.trim_end().ends_with("10 passed, 4 failed"),
+        "{stdout}"
+    );
+    // The lab is gone again.
+    let lab_dir = dir.join("lab");
+    assert!(
+        !lab_dir.join("lab.json").exists(),
+        "lab down removed its state"
+    );
+    assert!(processes_mentioning(lab_dir.to_str().expect("utf-8")).is_empty());
+}

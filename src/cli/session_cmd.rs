@@ -158,12 +158,10 @@ pub fn write_demo_session(dir: &Path, pool: Option<&Path>) -> std::io::Result<()
     let pool = pool
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "pool.toml".into());
-    let state = dir.join("state");
     std::fs::write(
         dir.join(crate::session::SESSION_FILE),
         format!(
-            "# The labdeck demo session (written by `labdeck demo`).\nname = \"demo\"\npool = {pool:?}\nrecipe = \"recipe.toml\"\n\n[params]\ndir = {:?}\n",
-            state.display().to_string()
+            "# The labdeck demo session (written by `labdeck demo`).\nname = \"demo\"\npool = {pool:?}\nrecipe = \"recipe.toml\"\n\n[params]\noverhead = 28\n"
         ),
     )
 }
