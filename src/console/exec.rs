@@ -356,6 +356,7 @@ impl Console {
                 command,
                 recorded,
                 breakpoint,
+                waits,
                 ..
             } => {
                 let mut line = format!("walk {walk_id}: next step {action}={option}");
@@ -368,10 +369,14 @@ impl Console {
                 if *breakpoint {
                     line.push_str(" [breakpoint]");
                 }
-                vec![
-                    line,
-                    "  step | skip | retry | continue | break ACTION | abort".to_owned(),
-                ]
+                if *waits {
+                    vec![
+                        line,
+                        "  step | skip | retry | continue | break ACTION | abort".to_owned(),
+                    ]
+                } else {
+                    vec![line]
+                }
             }
             RunEvent::StepFinished {
                 walk_id,
