@@ -151,7 +151,12 @@ fn tui_on_a_lab_shows_hosts_devices_help_resizes_and_restores_the_terminal() {
     // q quits (no run is live) and the terminal is restored: cooked mode, echo on, and the
     // primary screen (the shell's output is visible).
     tmux.keys(&["q"]);
-    let screen = tmux.wait_for("the exit status", |s| s.contains("EXITED 0"));
+    // Wait for the stty report after the exit status (they are printed one after the other).
+    let screen = tmux.wait_for("the exit status and the terminal modes", |s| {
+        s.split("EXITED 0")
+            .nth(1)
+            .is_some_and(|after| after.contains("icanon"))
+    });
     assert!(
         screen.contains(" icanon") && !screen.contains("-icanon"),
         "{screen}"
@@ -185,7 +190,11 @@ fn tui_on_a_lab_shows_hosts_devices_help_resizes_and_restores_the_terminal() {
         .expect("the labdeck process");
     // SAFETY: kill has no memory preconditions; the pid is our own tmux shell's child.
     assert_eq!(unsafe { libc::kill(tui, libc::SIGTERM) }, 0);
-    let screen = tmux.wait_for("the second exit status", |s| s.contains("AGAIN 0"));
+    let screen = tmux.wait_for("the second exit status and the terminal modes", |s| {
+        s.split("AGAIN 0")
+            .nth(1)
+            .is_some_and(|after| after.contains("icanon"))
+    });
     let after = screen.split("AGAIN 0").nth(1).unwrap_or_default();
     assert!(
         after.contains(" icanon") && !after.contains("-icanon"),
