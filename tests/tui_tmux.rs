@@ -281,3 +281,66 @@ fn tui_runs_a_recipe_kills_a_job_and_steps_through_a_failed_walk_on_a_lab() {
         tmux.wait_for("the exit status", |s| s.contains("EXITED 0"));
     }
 }
+
+#[test]
+fn quitting_the_tui_during_a_run_stops_and_undoes_it() {
+    let lab = Lab::up(2, "line");
+    let runs = tempfile::tempdir().expect("tmp");
+    let recipe = format!(
+        "{}/tests/fixtures/walk/slow-lab.toml",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let command = format!(
+        "{LABDECK} tui --pool {pool} --recipe {recipe} -p waits=10 --runs-dir {runs}; echo EXITED $?; exec sleep 600",
+        pool = lab.pool(),
+        runs = runs.path().display()
+    );
+    let host = || {
+        text(
+            &lab.exec(
+                "h1",
+                &[
+                    "sh",
+                    "-c",
+                    "cat /sys/class/net/eth1/mtu; ip -o link show | cut -d' ' -f2",
+                ],
+            )
+            .stdout,
+        )
+    };
+    let before = host();
+    let tmux = Tmux::start(&command);
+    tmux.wait_for("both hosts up", |s| {
+        ["h1", "h2"]
+            .iter()
+            .all(|h| host_line(s, h).is_some_and(|l| l.contains(" up ")))
+    });
+    tmux.keys(&[":"]);
+    tmux.keys(&["run --testbeds 1", "Enter"]);
+    // The long step runs: every change is made by then.
+    assert!(
+        (0..1200).any(|_| {
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            lab.exec("h1", &["test", "-e", "/root/waiting"])
+                .status
+                .success()
+        }),
+        "the run reached its long step"
+    );
+    assert_ne!(host(), before);
+    // q asks while the run is live; y quits, which stops the run and undoes it.
+    tmux.keys(&["q"]);
+    tmux.wait_for("the quit question", |s| s.contains("A run is live: quit"));
+    tmux.keys(&["y"]);
+    tmux.wait_for("the exit status", |s| s.contains("EXITED 0"));
+    assert_eq!(host(), before, "quitting undid the run's changes");
+    let run_dir = std::fs::read_dir(runs.path())
+        .expect("runs")
+        .flatten()
+        .next()
+        .expect("a run directory")
+        .path();
+    let trace = labdeck::walk::read_trace(run_dir.join("trace.jsonl")).expect("trace");
+    let footer = trace.footer.expect("the stopped run has its footer");
+    assert_eq!(footer.failed + footer.errors, 0, "a quit is not a failure");
+}

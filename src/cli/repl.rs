@@ -71,24 +71,25 @@ pub async fn run(args: ReplArgs) -> i32 {
         pool.path.display(),
         pool.machines.len()
     );
-    let driver = crate::run::driver::SessionDriver::new(
+    let driver = Arc::new(crate::run::driver::SessionDriver::new(
         engine.clone(),
         pool.clone(),
         args.recipe.clone(),
         Vec::new(),
         PathBuf::from("labdeck-runs"),
-    );
+    ));
     let console = Arc::new(Console::new(
         engine,
         pool,
         args.recipe.clone(),
-        Some(Arc::new(driver)),
+        Some(driver.clone() as Arc<dyn crate::console::RunDriver>),
     ));
     if !vpp_messages.is_empty() {
         console.set_vpp_messages(vpp_messages);
     }
     let options = crate::repl::ReplOptions {
         history: args.history.or_else(crate::repl::default_history),
+        driver: Some(driver),
     };
     crate::repl::run(console, events, options).await
 }

@@ -137,18 +137,18 @@ async fn run_with_log(args: TuiArgs, log: Option<LogInbox>) -> i32 {
         app.apply(&crate::engine::Event::Run(event.clone()));
     }
     // The `:` line, D and R run the shared command language against the session driver.
-    let driver = crate::run::driver::SessionDriver::new(
+    let driver = std::sync::Arc::new(crate::run::driver::SessionDriver::new(
         engine.clone(),
         pool.clone(),
         args.recipe.clone(),
         overrides,
         args.runs_dir.clone(),
-    );
+    ));
     let console = std::sync::Arc::new(crate::console::Console::new(
         engine.clone(),
         pool,
         args.recipe.clone(),
-        Some(std::sync::Arc::new(driver)),
+        Some(driver.clone() as std::sync::Arc<dyn crate::console::RunDriver>),
     ));
     let (commands, mut lines) = tokio::sync::mpsc::unbounded_channel::<String>();
     let (answer_tx, answers) = tokio::sync::mpsc::unbounded_channel();
@@ -183,6 +183,9 @@ async fn run_with_log(args: TuiArgs, log: Option<LogInbox>) -> i32 {
         log,
     };
     let result = crate::tui::run(engine.clone(), app, theme, keymap, wiring).await;
+    // Quitting during a run stops it: the steps in flight finish, every change is undone and
+    // the trace gets its footer before the connections close.
+    driver.stop_and_wait("the UI quit").await;
     engine.shutdown().await;
     match result {
         Ok(()) => 0,

@@ -38,6 +38,9 @@ pub const HISTORY_SIZE: usize = 5000;
 pub struct ReplOptions {
     /// The history file (`None`: no persistent history).
     pub history: Option<PathBuf>,
+    /// The session's run driver: a run still going when the REPL ends is stopped and
+    /// undone before the connections close.
+    pub driver: Option<std::sync::Arc<crate::run::driver::SessionDriver>>,
 }
 
 /// The default history file: `history` in the state directory.
@@ -310,6 +313,9 @@ pub async fn run(
                 break;
             }
         }
+    }
+    if let Some(driver) = &options.driver {
+        driver.stop_and_wait("the REPL ended").await;
     }
     console.engine().shutdown().await;
     notifier.abort();

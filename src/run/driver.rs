@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-#[derive(Default)]
+#[derive(Debug, Default)]
 struct DriverState {
     busy: Option<String>,
     control: Option<RunControl>,
@@ -32,6 +32,7 @@ struct DriverState {
 }
 
 /// The run driver of one session (pool, recipe, run directory base).
+#[derive(Debug)]
 pub struct SessionDriver {
     engine: EngineHandle,
     pool: Pool,
@@ -72,6 +73,23 @@ impl SessionDriver {
             overrides,
             runs_dir,
             state,
+        }
+    }
+
+    /// Stops the run, replay or rerun in progress (if any) and waits until it has undone
+    /// its changes and written its trace footer: front ends call this before they quit.
+    pub async fn stop_and_wait(&self, reason: &str) {
+        {
+            let s = self.lock();
+            if let Some(control) = &s.control {
+                control.stop(reason);
+            }
+            if let Some(step) = &s.step {
+                step.decide(StepDecision::Abort);
+            }
+        }
+        while self.lock().busy.is_some() {
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
