@@ -256,10 +256,13 @@ pub fn spawn_local_shell() -> Result<
     ),
     TransportError,
 > {
+    // Its own process group, as a login shell over SSH has: a job's group kill (`kill --
+    // -PGID` with the shell's pid) then reaches the shell and its subshells.
     let mut child = tokio::process::Command::new("/bin/sh")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| TransportError::Local(e.to_string()))?;
