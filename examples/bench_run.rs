@@ -8,7 +8,6 @@
 use labdeck::engine::{EngineConfig, EngineHandle};
 use labdeck::pool::Pool;
 use labdeck::run::RunMode;
-use labdeck::run::action::StepSettings;
 use labdeck::run::exec::{self, RunControl, RunSettings};
 use labdeck::run::prepare::{Prepared, TestbedChoice};
 use std::path::Path;
@@ -45,21 +44,11 @@ async fn run_once(walks: u64, trace_dir: Option<&Path>) -> BenchResult<(f64, u64
     )?;
     let walk_count = prepared.plan.walk_count();
     let engine = EngineHandle::spawn(pool, EngineConfig::default());
-    let settings = RunSettings {
-        mode: RunMode::Run,
-        walk_ids: None,
-        run_dir: trace_dir.map(Path::to_path_buf),
-        max_failures: None,
-        keep_on_failure: false,
-        parallel: 1,
-        step: StepSettings {
-            timeout: Duration::from_secs(60),
-            run_dir: trace_dir.map(Path::to_path_buf),
-        },
-        gate: None,
-        recorded: Default::default(),
-        shape: None,
-    };
+    let settings = RunSettings::new(
+        RunMode::Run,
+        trace_dir.map(Path::to_path_buf),
+        Duration::from_secs(60),
+    );
     let started = Instant::now();
     let summary =
         exec::execute(&engine, Arc::new(prepared), settings, RunControl::default()).await?;

@@ -345,26 +345,9 @@ fn vpp(pool: &str, args: &[&str]) -> (i32, Value, String) {
 
 #[test]
 fn vpp_over_ssh_on_a_lab_host() {
-    let lab = Lab::up(1, "line");
-    let netns = lab.state()["hosts"][0]["netns"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let state = tempfile::tempdir().unwrap();
-    let mut peer = PeerScript::new(state.path(), SOCKET, Some(&netns));
-    peer.start();
-    let baseline = peer.clients();
-
     // the pool: h1 has the API socket and a restart command that restarts the peer (run
     // inside the host over SSH: it kills the peer, and the supervisor starts a new one)
-    let pool_text = std::fs::read_to_string(lab.pool()).unwrap().replacen(
-        "[machines.h1]\n",
-        &format!(
-            "[machines.h1]\nvpp_api_sockets = [\"{SOCKET}\"]\nvpp_restart_command = \"sh {}\"\n",
-            peer.script.display()
-        ),
-        1,
-    );
+    let (lab, _state, mut peer, baseline, pool_text) = lab_with_peer(SOCKET);
     assert!(pool_text.contains("vpp_api_sockets"), "{pool_text}");
     let pool = lab.dir.join("vpp-pool.toml");
     std::fs::write(&pool, pool_text).unwrap();

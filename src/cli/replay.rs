@@ -8,9 +8,8 @@
 //! recorded outcome (or shrink found a minimal walk), 1 when it did not, 2 for usage errors.
 
 use super::PoolArgs;
-use super::run::{engine_config, finish_reports};
+use super::run::{engine_config, finish_reports, step_timeout};
 use crate::engine::{EngineHandle, Event};
-use crate::run::action::StepSettings;
 use crate::run::exec::{self, RunControl, RunSettings, StepGate, files};
 use crate::run::prepare::{Prepared, TestbedChoice};
 use crate::run::recorded::{Recorded, load_recorded};
@@ -23,7 +22,6 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub struct ReplayArgs {
@@ -126,19 +124,8 @@ fn default_dir(trace: &Path, kind: &str, walk: WalkId) -> PathBuf {
 
 fn settings(mode: RunMode, walk: WalkId, run_dir: &Path, timeout: f64) -> RunSettings {
     RunSettings {
-        mode,
         walk_ids: Some(vec![walk]),
-        run_dir: Some(run_dir.to_owned()),
-        max_failures: None,
-        keep_on_failure: false,
-        parallel: 1,
-        step: StepSettings {
-            timeout: Duration::from_secs_f64(timeout.clamp(0.1, 7.0 * 86_400.0)),
-            run_dir: Some(run_dir.to_owned()),
-        },
-        gate: None,
-        recorded: HashMap::new(),
-        shape: None,
+        ..RunSettings::new(mode, Some(run_dir.to_owned()), step_timeout(timeout))
     }
 }
 

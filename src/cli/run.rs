@@ -12,7 +12,6 @@ use super::PoolArgs;
 use super::match_cmd::RecipeArgs;
 use crate::engine::{EngineConfig, EngineHandle, Event};
 use crate::run::RunEvent;
-use crate::run::action::StepSettings;
 use crate::run::exec::{self, RunControl, RunSettings, files};
 use crate::run::prepare::{Prepared, TestbedChoice};
 use crate::run::results::RunResults;
@@ -130,6 +129,11 @@ pub(crate) fn engine_config(pool: &PoolArgs, prepared: &Prepared, run_dir: &Path
     }
 }
 
+/// A `--step-timeout` in seconds, bounded to 0.1 s – 7 days.
+pub(crate) fn step_timeout(secs: f64) -> Duration {
+    Duration::from_secs_f64(secs.clamp(0.1, 7.0 * 86_400.0))
+}
+
 /// Failed walk ids of a trace: failures first, then errors, each in the order they ended.
 pub fn failed_walks(trace: &Path) -> Result<(crate::walk::Header, Vec<WalkId>), String> {
     let contents = crate::walk::read_trace(trace).map_err(|e| e.to_string())?;
@@ -221,19 +225,11 @@ pub async fn run(args: RunArgs) -> i32 {
         .map(|p| p as usize)
         .unwrap_or(prepared.recipe.walk.parallel);
     let settings = RunSettings {
-        mode,
         walk_ids,
-        run_dir: Some(run_dir.clone()),
         max_failures: args.max_failures,
         keep_on_failure: args.keep_on_failure,
         parallel,
-        step: StepSettings {
-            timeout: Duration::from_secs_f64(args.step_timeout.clamp(0.1, 7.0 * 86_400.0)),
-            run_dir: Some(run_dir.clone()),
-        },
-        gate: None,
-        recorded: Default::default(),
-        shape: None,
+        ..RunSettings::new(mode, Some(run_dir.clone()), step_timeout(args.step_timeout))
     };
     let config = engine_config(&args.pool, &prepared, &run_dir);
     let engine = EngineHandle::spawn(prepared.pool.clone(), config);

@@ -20,17 +20,7 @@ fn logs_of(path: &std::path::Path) -> std::io::Result<Vec<PathBuf>> {
     if !path.is_dir() {
         return Ok(vec![path.to_owned()]);
     }
-    let mut logs: Vec<PathBuf> = std::fs::read_dir(path)?
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("undo-testbed") && n.ends_with(".jsonl"))
-        })
-        .collect();
-    logs.sort();
-    Ok(logs)
+    crate::run::exec::files::undo_logs(path)
 }
 
 pub async fn run(args: UndoArgs) -> i32 {

@@ -286,11 +286,13 @@ fn vpp_args(
     Ok(serde_json::Value::Object(map))
 }
 
-/// Runs the action at `position` of the walk (pre-checks are the caller's).
+/// Runs the action at `position` of the walk (pre-checks are the caller's); `rendered` is
+/// [`render_command`]'s answer for it, rendered once by the caller for its announcement.
 pub async fn run_step(
     engine: &EngineHandle,
     ctx: &WalkCtx<'_>,
     position: usize,
+    rendered: Result<Option<String>, String>,
     changes: &tokio::sync::Mutex<TestbedChanges>,
     settings: &StepSettings,
 ) -> StepResult {
@@ -299,7 +301,7 @@ pub async fn run_step(
     let Some(action) = action_at(ctx, position) else {
         return StepResult::quick(Outcome::Error, "no such action", started, at);
     };
-    let command = match render_command(ctx, position) {
+    let command = match rendered {
         Ok(c) => c,
         Err(e) => {
             return StepResult::quick(Outcome::Error, format!("cannot render: {e}"), started, at);

@@ -6,7 +6,6 @@
 //! in step mode holds the [`StepControl`] that `decide` feeds; nothing here prints — every
 //! answer is lines for the front end.
 
-use super::action::StepSettings;
 use super::exec::{self, RunControl, RunSettings, StepGate, files};
 use super::prepare::{Prepared, TestbedChoice};
 use super::recorded::load_recorded;
@@ -16,7 +15,6 @@ use crate::engine::{EngineHandle, Event};
 use crate::pool::Pool;
 use crate::walk::trace::unix_millis_now;
 use crate::walk::{Strategy, WalkId};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -151,19 +149,9 @@ impl SessionDriver {
         parallel: usize,
     ) -> RunSettings {
         RunSettings {
-            mode,
             walk_ids,
-            run_dir: Some(run_dir.to_owned()),
-            max_failures: None,
-            keep_on_failure: false,
             parallel,
-            step: StepSettings {
-                timeout: Duration::from_secs(600),
-                run_dir: Some(run_dir.to_owned()),
-            },
-            gate: None,
-            recorded: HashMap::new(),
-            shape: None,
+            ..RunSettings::new(mode, Some(run_dir.to_owned()), Duration::from_secs(600))
         }
     }
 
@@ -387,18 +375,10 @@ impl RunDriver for SessionDriver {
                 .last_dir
                 .clone()
                 .ok_or("no run in this session yet")?;
+            let logs = files::undo_logs(&dir).map_err(|e| e.to_string())?;
             let mut steps = Vec::new();
-            for entry in std::fs::read_dir(&dir)
-                .map_err(|e| e.to_string())?
-                .flatten()
-            {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if name.starts_with("undo-testbed") && name.ends_with(".jsonl") {
-                    steps.extend(
-                        crate::devices::ops::UndoLog::read(&entry.path())
-                            .map_err(|e| e.to_string())?,
-                    );
-                }
+            for log in &logs {
+                steps.extend(crate::devices::ops::UndoLog::read(log).map_err(|e| e.to_string())?);
             }
             if steps.is_empty() {
                 return Ok(vec![
@@ -412,14 +392,8 @@ impl RunDriver for SessionDriver {
                 .map(|(s, e)| format!("undo of `{}` on {} failed: {e}", s.description, s.host))
                 .collect();
             if failed.is_empty() {
-                for entry in std::fs::read_dir(&dir)
-                    .map_err(|e| e.to_string())?
-                    .flatten()
-                {
-                    let name = entry.file_name().to_string_lossy().into_owned();
-                    if name.starts_with("undo-testbed") && name.ends_with(".jsonl") {
-                        let _ = std::fs::remove_file(entry.path());
-                    }
+                for log in &logs {
+                    let _ = std::fs::remove_file(log);
                 }
             }
             lines.push(format!(

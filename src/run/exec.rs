@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 
 /// Why a run could not be carried out (after it started).
 #[derive(Debug, thiserror::Error)]
@@ -57,7 +57,6 @@ pub enum RunError {
 #[derive(Debug, Clone)]
 pub struct RunControl {
     stop: Arc<Mutex<Option<String>>>,
-    stopped: Arc<Notify>,
     paused: watch::Sender<bool>,
 }
 
@@ -65,7 +64,6 @@ impl Default for RunControl {
     fn default() -> Self {
         RunControl {
             stop: Arc::default(),
-            stopped: Arc::default(),
             paused: watch::channel(false).0,
         }
     }
@@ -79,7 +77,6 @@ impl RunControl {
             *stop = Some(reason.into());
         }
         drop(stop);
-        self.stopped.notify_waiters();
         self.paused.send_replace(false);
     }
 
@@ -133,6 +130,29 @@ pub struct RunSettings {
     /// Shrink: run every walk with these option indices instead of its own (`None` drops
     /// the action from the walk).
     pub shape: Option<Vec<Option<usize>>>,
+}
+
+impl RunSettings {
+    /// The plan's walks, one at a time per testbed, written to `run_dir` (or nowhere), each
+    /// step killed after `step_timeout`; no stop after failures, undo at the end, no step
+    /// mode, no recorded outcomes, no shrink shape.
+    pub fn new(mode: RunMode, run_dir: Option<PathBuf>, step_timeout: Duration) -> RunSettings {
+        RunSettings {
+            mode,
+            walk_ids: None,
+            run_dir: run_dir.clone(),
+            max_failures: None,
+            keep_on_failure: false,
+            parallel: 1,
+            step: StepSettings {
+                timeout: step_timeout,
+                run_dir,
+            },
+            gate: None,
+            recorded: HashMap::new(),
+            shape: None,
+        }
+    }
 }
 
 /// Step mode's side of [`crate::run::StepControl`]: the decisions and the breakpoints.
@@ -267,7 +287,6 @@ struct Shared {
     settings: RunSettings,
     control: RunControl,
     trace: TraceSink,
-    failures: AtomicU64,
     /// Failed or errored walks per testbed.
     testbed_failures: Vec<AtomicU64>,
     /// Testbeds left as a failure left them (`keep_on_failure`): no more walks run there.
@@ -368,10 +387,12 @@ impl Shared {
             duration_ms,
             failed_action: failed_action.clone(),
         }));
-        {
+        // Walks that failed or errored so far, this one included.
+        let failures = {
             let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
             counts[outcome.slot()] += 1;
-        }
+            counts[Outcome::Fail.slot()] + counts[Outcome::Error.slot()]
+        };
         self.publish(RunEvent::WalkFinished {
             walk_id,
             testbed,
@@ -385,7 +406,6 @@ impl Shared {
             if let Some(count) = self.testbed_failures.get(testbed) {
                 count.fetch_add(1, Ordering::SeqCst);
             }
-            let failures = self.failures.fetch_add(1, Ordering::SeqCst) + 1;
             if let Some(max) = self.settings.max_failures
                 && failures >= max
             {
@@ -413,6 +433,21 @@ pub mod files {
     /// The undo log of testbed `k`.
     pub fn undo_log(k: usize) -> String {
         format!("undo-testbed{k}.jsonl")
+    }
+
+    /// The undo logs a run directory holds (kept or crashed testbeds), in testbed order.
+    pub fn undo_logs(run_dir: &std::path::Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+        let mut logs: Vec<std::path::PathBuf> = std::fs::read_dir(run_dir)?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("undo-testbed") && n.ends_with(".jsonl"))
+            })
+            .collect();
+        logs.sort();
+        Ok(logs)
     }
 }
 
@@ -465,7 +500,6 @@ pub async fn execute(
         settings: settings.clone(),
         control: control.clone(),
         trace: TraceSink::start(writer),
-        failures: AtomicU64::new(0),
         testbed_failures: (0..prepared.testbeds.len())
             .map(|_| AtomicU64::new(0))
             .collect(),
@@ -505,7 +539,7 @@ pub async fn execute(
     };
     let counts = *shared.counts.lock().unwrap_or_else(|e| e.into_inner());
     let segments = shared.segments.load(Ordering::SeqCst);
-    let elapsed_ms = started.elapsed().as_millis() as u64;
+    let elapsed_ms = elapsed_ms(started);
     let writer = shared.trace.close().await?;
     let footer = match writer {
         Some(writer) => tokio::task::spawn_blocking(move || writer.finish(segments, elapsed_ms))
@@ -1036,7 +1070,7 @@ async fn walk_segment_body(
                 walk_id,
                 testbed,
                 Outcome::Cancel,
-                started.elapsed().as_millis() as u64,
+                elapsed_ms(started),
                 shared.prepared.recipe.walk.order.get(position).cloned(),
             );
             return None;
@@ -1048,24 +1082,13 @@ async fn walk_segment_body(
                 walk_id,
                 testbed,
                 result.outcome,
-                started.elapsed().as_millis() as u64,
+                elapsed_ms(started),
                 action,
             );
             return None;
         }
     }
-    if last {
-        shared.end_walk(
-            walk_id,
-            testbed,
-            Outcome::Pass,
-            started.elapsed().as_millis() as u64,
-            None,
-        );
-        None
-    } else {
-        Some(started)
-    }
+    segment_passed(shared, walk_id, testbed, last, started)
 }
 
 /// Step mode: shows each step before it runs and does what the front end decides.
@@ -1135,7 +1158,7 @@ async fn gated_segment(
                     walk_id,
                     testbed,
                     Outcome::Cancel,
-                    started.elapsed().as_millis() as u64,
+                    elapsed_ms(started),
                     Some(action),
                 );
                 return None;
@@ -1186,7 +1209,7 @@ async fn gated_segment(
                 walk_id,
                 testbed,
                 outcome,
-                started.elapsed().as_millis() as u64,
+                elapsed_ms(started),
                 order.get(p).cloned(),
             );
             return None;
@@ -1203,23 +1226,32 @@ async fn gated_segment(
             walk_id,
             testbed,
             outcome,
-            started.elapsed().as_millis() as u64,
+            elapsed_ms(started),
             order.get(p).cloned(),
         );
         return None;
     }
-    if last {
-        shared.end_walk(
-            walk_id,
-            testbed,
-            Outcome::Pass,
-            started.elapsed().as_millis() as u64,
-            None,
-        );
-        None
-    } else {
-        Some(started)
+    segment_passed(shared, walk_id, testbed, last, started)
+}
+
+/// A segment that passed: the walk ends as passed after its `last` segment, else it stays
+/// alive for the next epoch.
+fn segment_passed(
+    shared: &Shared,
+    walk_id: WalkId,
+    testbed: usize,
+    last: bool,
+    started: Instant,
+) -> Option<Instant> {
+    if !last {
+        return Some(started);
     }
+    shared.end_walk(walk_id, testbed, Outcome::Pass, elapsed_ms(started), None);
+    None
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    started.elapsed().as_millis() as u64
 }
 
 /// Pre-checks, announces, runs and records one step.
@@ -1246,7 +1278,8 @@ async fn run_one_step(
         .get(position)
         .cloned()
         .unwrap_or_default();
-    let command = action::render_command(&ctx, position).ok().flatten();
+    let rendered = action::render_command(&ctx, position);
+    let command = rendered.clone().ok().flatten();
     shared.publish(RunEvent::StepStarted {
         walk_id,
         testbed,
@@ -1270,6 +1303,7 @@ async fn run_one_step(
                 &shared.engine,
                 &ctx,
                 position,
+                rendered,
                 changes,
                 &shared.settings.step,
             )
